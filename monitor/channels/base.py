@@ -1,0 +1,38 @@
+"""The one protocol every delivery channel implements.
+
+A channel takes a rendered digest and delivers it, or raises:
+
+* ``TransientDeliveryError`` — worth retrying later (5xx, 408, 429, timeouts,
+  connection failures, SMTP 4xx); ``retry_after`` carries the peer's wish;
+* ``PermanentDeliveryError`` — retrying cannot help (401, 403, 404, 410, SMTP 5xx).
+
+Returning normally means the service accepted the message. A channel must never
+treat a 4xx/5xx answer as sent, must be safe to call again with the same digest
+(webhooks carry ``Idempotency-Key``), and must not log secrets. Channels do not
+touch storage: the outbox records every attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from monitor.render import RenderedDigest
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContext:
+    """What channels may use: a shared HTTP client and the config file's folder."""
+
+    http: httpx.AsyncClient
+    base_dir: Path
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, digest: RenderedDigest) -> None:
+        """Deliver ``digest`` or raise a ``DeliveryError`` subclass."""

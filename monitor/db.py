@@ -1,0 +1,109 @@
+"""Database access: engine, migrations on open, short transactions, claims.
+
+The database is the only state shared between passes, daemons and workers. Every
+query runs in one short transaction; none is held across network I/O. Work that two
+processes could both try (polling a source, sending a delivery) is *claimed* with a
+conditional UPDATE and a lease that expires, so a crashed worker's claims lapse. On
+SQLite every transaction starts with ``BEGIN IMMEDIATE`` and waits on the busy
+timeout, so concurrent processes queue instead of failing with "database is locked".
+This module knows connections and transactions, not rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+
+from monitor import migrations
+from monitor.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT = 60.0
+
+
+def short_hash(value: str) -> str:
+    """128-bit hex digest used to index keys and URLs compactly."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+
+
+class Database:
+    """An engine plus the worker identity used for claims."""
+
+    def __init__(self, engine: Engine, worker: str) -> None:
+        self.engine = engine
+        self.worker = worker
+
+    @classmethod
+    def open(cls, url: str, worker: str) -> Any:
+        """Connect, configure and migrate. Raises StorageError naming the database."""
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            folder = Path(parsed.database).parent
+            if not folder.is_dir():
+                raise StorageError(
+                    f"cannot open database {parsed.database}: {folder} is not a directory"
+                )
+            shown = parsed.database
+        try:
+            engine = _create_engine(url)
+            with engine.begin() as conn:
+                applied = migrations.upgrade(conn)
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise StorageError(f"cannot open database {shown}: {reason}") from None
+        if applied:
+            logger.info("database %s migrated to version %d", shown, max(applied))
+        return cls(engine, worker)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {getattr(exc, 'orig', None) or exc}") from exc
+
+    @staticmethod
+    def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], *keys: str) -> Insert:
+        """INSERT that does nothing when the row exists (by the unique ``keys``)."""
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement: Insert = (
+            dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+        )
+        return statement
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

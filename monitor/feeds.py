@@ -1,0 +1,94 @@
+"""Parse stage: a fetched body → ``ParsedFeed`` of normalised ``FeedItem`` values.
+
+feedparser reads RSS 0.9x/1.0/2.0 and Atom. Each item is keyed by the feed's own
+id (GUID, Atom id), else by its canonical link. This module is pure: bytes in,
+values out; no network, no storage, no logging of content.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from monitor.errors import ParseError
+from monitor.models import FeedItem, ParsedFeed
+from monitor.normalize import canonical_url, collapse_space, html_to_text
+
+
+def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+    """Parse an RSS or Atom document. Raises ParseError when it is not one."""
+    if not body.strip():
+        raise ParseError("empty response: no feed in the body")
+    response_headers = {"content-location": url}
+    if headers and headers.get("content-type"):
+        response_headers["content-type"] = headers["content-type"]
+    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+    if not parsed.get("version") and not parsed.entries:
+        raise ParseError(_not_a_feed(body, parsed))
+    feed_language = _language(parsed.feed.get("language"))
+    items = tuple(_item(entry, url, feed_language) for entry in parsed.entries)
+    title = collapse_space(html_to_text(parsed.feed.get("title", ""))) or None
+    return ParsedFeed(title=title, items=items, language=feed_language)
+
+
+def _not_a_feed(body: bytes, parsed: Any) -> str:
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "not an RSS or Atom feed: the server sent an HTML page"
+    if head.startswith((b"{", b"[")):
+        return "not an RSS or Atom feed: the server sent JSON"
+    problem = parsed.get("bozo_exception")
+    detail = f" ({problem})" if problem else ""
+    return f"not an RSS or Atom feed{detail}"
+
+
+def _item(entry: Any, feed_url: str, feed_language: str | None) -> FeedItem:
+    link = entry.get("link") or None
+    canonical = canonical_url(link) if link else None
+    title = html_to_text(entry.get("title", ""))
+    summary = html_to_text(entry.get("summary", ""))
+    content = ""
+    for part in entry.get("content", []) or []:
+        text = html_to_text(part.get("value", ""))
+        if len(text) > len(content):
+            content = text
+    if content and len(content) <= len(summary):
+        content = ""
+    key = entry.get("id") or canonical or _fallback_key(feed_url, title, summary)
+    return FeedItem(
+        key=str(key),
+        url=link,
+        canonical_url=canonical,
+        title=title,
+        summary=summary,
+        published_at=_published(entry),
+        language=_language(entry.get("language")) or feed_language,
+        content=content,
+    )
+
+
+def _published(entry: Any) -> datetime | None:
+    for field in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(field)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _language(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().replace("_", "-").split("-")[0].lower() or None
+
+
+def _fallback_key(feed_url: str, title: str, summary: str) -> str:
+    digest = hashlib.sha256(f"{feed_url}\n{title}\n{summary}".encode()).hexdigest()
+    return f"content:{digest[:32]}"

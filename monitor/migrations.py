@@ -1,0 +1,81 @@
+"""Schema migrations: create and upgrade the database, one numbered step at a time.
+
+``MIGRATIONS`` lists every step. A step creates the tables, columns and indexes of
+``tables`` marked ``info={"since": N}`` with its number (unmarked means 1), then runs
+its optional data change. Applied steps are recorded in ``schema_migrations``; the
+whole upgrade runs in one transaction under a write lock, so two processes that
+start together upgrade once. This module changes the schema only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Connection, Index, MetaData, Table, inspect, select, text
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from monitor import tables
+
+Step = Callable[[Connection], None]
+
+# version -> (description, optional data change run after the schema change)
+MIGRATIONS: dict[int, tuple[str, Step | None]] = {
+    1: ("initial schema: sources, items, alerts, digests, deliveries", None),
+}
+LATEST = max(MIGRATIONS)
+
+
+def _since(obj: Table | Column[object] | Index) -> int:
+    return int(obj.info.get("since", 1))
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    if not inspect(conn).has_table(tables.schema_migrations.name):
+        return set()
+    return set(conn.execute(select(tables.schema_migrations.c.version)).scalars())
+
+
+def upgrade(conn: Connection) -> list[int]:
+    """Apply every missing step inside the caller's transaction; return the versions applied."""
+    if not inspect(conn).has_table(tables.schema_migrations.name):
+        conn.execute(CreateTable(tables.schema_migrations))
+    done = applied_versions(conn)
+    ran = []
+    for version in sorted(MIGRATIONS):
+        if version in done:
+            continue
+        _apply_schema(conn, version)
+        description, data_step = MIGRATIONS[version]
+        if data_step is not None:
+            data_step(conn)
+        conn.execute(
+            tables.schema_migrations.insert().values(
+                version=version, name=description, applied_at=datetime.now(UTC)
+            )
+        )
+        ran.append(version)
+    return ran
+
+
+def _apply_schema(conn: Connection, version: int) -> None:
+    for table in tables.metadata.sorted_tables:
+        if table is tables.schema_migrations:
+            continue
+        if _since(table) == version:
+            snapshot = Table(
+                table.name,
+                MetaData(),
+                *(c._copy() for c in table.columns if _since(c) <= version),
+            )
+            conn.execute(CreateTable(snapshot))
+        elif _since(table) < version:
+            for column in table.columns:
+                if _since(column) == version:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.execute(
+                        text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                    )
+        for index in table.indexes:
+            if max(_since(table), _since(index)) == version:
+                conn.execute(CreateIndex(index))

@@ -1,0 +1,150 @@
+"""Values passed between stages: frozen, typed, free of I/O.
+
+Fetch produces a ``FetchResult``; feeds turn it into ``FeedItem`` values; the
+pipeline reports a ``PollOutcome`` per source and a ``PassSummary`` per pass.
+Digest payloads are plain JSON-ready dicts (``DigestPayload``) because they are
+frozen into the database exactly as delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, NotRequired, TypedDict
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one HTTP GET returned. ``body`` is empty when ``not_modified``."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_redirect: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One entry of a feed or listing page, normalised."""
+
+    key: str
+    url: str | None
+    canonical_url: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    language: str | None = None
+    content: str = ""
+
+    @property
+    def body(self) -> str:
+        """The text matched against watches: article text when fetched, else summary."""
+        return self.content or self.summary
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    items: tuple[FeedItem, ...]
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMatch:
+    """The watches of one subscriber that an item matched, ready to store."""
+
+    subscriber: str
+    watches: tuple[str, ...]
+    matched_terms: tuple[str, ...]
+    snippet: str
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item seen for the first time, with what it matched."""
+
+    item: FeedItem
+    alertable: bool
+    alerts: tuple[AlertMatch, ...] = ()
+
+
+PollStatus = Literal["ok", "not_modified", "error", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    source: str
+    status: PollStatus
+    items: int = 0
+    new_items: int = 0
+    matches: int = 0
+    error: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    digest_id: str
+    channel: str
+    status: Literal["sent", "retry", "failed"]
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PassSummary:
+    """Counts for the end-of-pass log line and the exit code (mutable accumulator)."""
+
+    polls: list[PollOutcome] = field(default_factory=list)
+    digests_created: int = 0
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+
+    @property
+    def failed_sources(self) -> int:
+        return sum(1 for p in self.polls if p.status == "error")
+
+    @property
+    def failed_deliveries(self) -> int:
+        return sum(1 for d in self.deliveries if d.status != "sent")
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_sources == 0 and self.failed_deliveries == 0
+
+
+class ReportedBy(TypedDict):
+    source: str
+    title: str
+    url: str | None
+
+
+class DigestEntry(TypedDict):
+    title: str
+    url: str | None
+    source: str
+    published_at: str | None
+    watches: list[str]
+    matched_terms: list[str]
+    snippet: str
+    highlights: NotRequired[list[list[int]]]
+    also_reported_by: list[ReportedBy]
+
+
+class DigestPayload(TypedDict):
+    """The contract's webhook JSON; also what a digest is frozen as."""
+
+    version: int
+    digest_id: str
+    subscriber: str
+    created_at: str
+    items: list[DigestEntry]
+    more: NotRequired[int]

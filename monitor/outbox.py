@@ -1,0 +1,143 @@
+"""Deliver stage: drain the outbox of frozen digests, one (digest, channel) at a time.
+
+Each due delivery is claimed, rendered from its frozen payload, handed to its
+channel and the attempt recorded: sent, retried later with exponential backoff
+(honouring ``Retry-After``), or failed for good (a permanent error, or retrying
+for longer than ``delivery.give_up_after``). Channels never see storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from monitor.channels import Channel
+from monitor.config import DeliverySettings, Settings
+from monitor.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.models import DeliveryOutcome, DigestPayload
+from monitor.render import render_digest
+from monitor.store import Store
+from monitor.store_digests import DueDelivery
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=10)
+# A ``once`` pass treats a retry due within this margin as due, so the next cron pass
+# always retries a delivery that failed on the previous one (the first wait is ~5 s).
+ONCE_GRACE = timedelta(seconds=30)
+MAX_PARALLEL_DELIVERIES = 8
+
+
+def retry_delay(attempts: int, policy: DeliverySettings, retry_after: float | None) -> timedelta:
+    """Wait before attempt ``attempts + 1``: initial × 2^(attempts-1), capped, ±10 % jitter."""
+    base = policy.retry_initial * (2 ** max(0, attempts - 1))
+    delay = min(base, policy.retry_max) * random.uniform(0.9, 1.1)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=min(retry_after, policy.retry_max.total_seconds())))
+    return delay
+
+
+async def drain(
+    settings: Settings,
+    store: Store,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime],
+    *,
+    grace: timedelta = timedelta(0),
+) -> list[DeliveryOutcome]:
+    """Attempt every delivery due by ``now + grace``; return what happened to each."""
+    now = clock()
+    due = store.claim_due_deliveries(now=now, due_before=now + grace, lease=CLAIM_LEASE)
+    if not due:
+        return []
+    limit = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
+
+    async def bounded(delivery: DueDelivery) -> DeliveryOutcome:
+        async with limit:
+            return await deliver(settings, store, channels, clock, delivery)
+
+    return list(await asyncio.gather(*(bounded(d) for d in due)))
+
+
+async def deliver(
+    settings: Settings,
+    store: Store,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime],
+    delivery: DueDelivery,
+) -> DeliveryOutcome:
+    payload = cast(DigestPayload, delivery.payload)
+    attempt = delivery.attempts + 1
+    try:
+        channel = channels.get(delivery.channel)
+        if channel is None:
+            raise TransientDeliveryError(
+                f"channel {delivery.channel} is no longer in the config; "
+                "the digest stays queued until it is back or the delivery gives up"
+            )
+        await channel.send(render_digest(payload, _zone(settings, payload["subscriber"])))
+    except PermanentDeliveryError as exc:
+        store.finish_delivery(delivery.id, now=clock(), status="failed", error=str(exc))
+        logger.error(
+            "delivery digest=%s channel=%s failed permanently (attempt %d): %s",
+            delivery.digest_id, delivery.channel, attempt, exc,
+        )  # fmt: skip
+        return DeliveryOutcome(delivery.digest_id, delivery.channel, "failed", str(exc))
+    except (TransientDeliveryError, Exception) as exc:
+        return _retry_or_give_up(settings, store, clock, delivery, exc)
+    except asyncio.CancelledError:
+        store.finish_delivery(delivery.id, now=clock(), status="pending", error="interrupted")
+        raise
+    store.finish_delivery(delivery.id, now=clock(), status="sent")
+    logger.info(
+        "delivery digest=%s channel=%s sent (attempt %d, %d items)",
+        delivery.digest_id, delivery.channel, attempt, len(payload["items"]),
+    )  # fmt: skip
+    return DeliveryOutcome(delivery.digest_id, delivery.channel, "sent")
+
+
+def _retry_or_give_up(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], datetime],
+    delivery: DueDelivery,
+    exc: Exception,
+) -> DeliveryOutcome:
+    now = clock()
+    attempt = delivery.attempts + 1
+    if isinstance(exc, TransientDeliveryError):
+        error, retry_after = str(exc), exc.retry_after
+    else:
+        logger.error(
+            "delivery digest=%s channel=%s crashed",
+            delivery.digest_id, delivery.channel, exc_info=exc,
+        )  # fmt: skip
+        error, retry_after = f"channel {delivery.channel}: internal error: {exc!r}", None
+    if now - delivery.created_at >= settings.delivery.give_up_after:
+        store.finish_delivery(delivery.id, now=now, status="failed", error=error)
+        logger.error(
+            "delivery digest=%s channel=%s given up after %d attempts: %s",
+            delivery.digest_id, delivery.channel, attempt, error,
+        )  # fmt: skip
+        return DeliveryOutcome(delivery.digest_id, delivery.channel, "failed", error)
+    wait = retry_delay(attempt, settings.delivery, retry_after)
+    store.finish_delivery(
+        delivery.id, now=now, status="pending", error=error, next_attempt_at=now + wait
+    )
+    logger.warning(
+        "delivery digest=%s channel=%s failed (attempt %d), retry in %.0f s: %s",
+        delivery.digest_id, delivery.channel, attempt, wait.total_seconds(), error,
+    )  # fmt: skip
+    return DeliveryOutcome(delivery.digest_id, delivery.channel, "retry", error)
+
+
+def _zone(settings: Settings, subscriber: str) -> ZoneInfo:
+    for candidate in settings.subscribers:
+        if candidate.name == subscriber:
+            return candidate.zone
+    return ZoneInfo("UTC")

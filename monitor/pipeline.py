@@ -1,0 +1,257 @@
+"""The poll of one source, top to bottom, and one whole pass (``once``).
+
+``poll_source`` reads like the pipeline: claim → conditional GET → not modified? →
+parse → keep what is new → match → store (items and alerts in one transaction) →
+release. Stage functions are pure; I/O happens only in fetch, store and deliver.
+A source that fails is recorded and reported by name; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from monitor import outbox
+from monitor.channels import ChannelContext, build_channels
+from monitor.config import Settings, SourceConfig
+from monitor.digest import due_grace, first_due, new_payload
+from monitor.errors import FetchError, ParseError
+from monitor.feeds import parse_feed
+from monitor.fetch import Fetcher
+from monitor.matching import Matcher
+from monitor.models import FeedItem, NewItem, PassSummary, PollOutcome
+from monitor.schedule import Immediate, parse_cron
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+SOURCE_LEASE_MIN = timedelta(minutes=5)
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a pass needs, passed in rather than looked up."""
+
+    settings: Settings
+    store: Store
+    fetcher: Fetcher
+    matcher: Matcher
+    clock: Callable[[], datetime]
+
+
+def due_margin(interval: timedelta) -> timedelta:
+    """How early a source counts as due: 10 % of its interval, between 5 s and 2 min.
+
+    A ``*/15`` cron pass that starts a second early still polls a 15-minute source.
+    """
+    return min(max(interval * 0.1, timedelta(seconds=5)), timedelta(minutes=2))
+
+
+def next_poll(settings: Settings, source: SourceConfig, now: datetime) -> datetime:
+    if source.cron is not None:
+        return parse_cron(source.cron, _UTC).next_after(now)
+    return now + settings.source_interval(source)
+
+
+def is_too_old(item: FeedItem, now: datetime, max_age: timedelta) -> bool:
+    """Items older than ``max_age`` (by published date) are stored but never alerted."""
+    return item.published_at is not None and item.published_at < now - max_age
+
+
+async def poll_source(
+    rt: Runtime,
+    source: SourceConfig,
+    *,
+    only_due: bool = True,
+    polled_before: datetime | None = None,
+) -> PollOutcome:
+    """Poll one source if it is due and nobody else holds it."""
+    settings, store = rt.settings, rt.store
+    now = rt.clock()
+    interval = settings.source_interval(source)
+    state = store.claim_source(
+        source.name,
+        source.url,
+        now=now,
+        lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
+        due_before=now + due_margin(interval) if only_due else None,
+        polled_before=polled_before,
+    )
+    if state is None:
+        return PollOutcome(source.name, "skipped")
+    started = time.perf_counter()
+    try:
+        result = await rt.fetcher.fetch(
+            source.url, etag=state.etag, last_modified=state.last_modified
+        )
+        if result.not_modified:
+            store.record_not_modified(source.name, now=rt.clock(), next_poll_at=_next(rt, source))
+            return PollOutcome(source.name, "not_modified", elapsed=_since(started))
+        parsed = parse_feed(result.body, result.url, result.headers)
+        known = store.known_keys(source.name, (i.key for i in parsed.items))
+        max_age = settings.source_max_age(source)
+        fresh: dict[str, NewItem] = {}
+        for item in parsed.items:
+            if item.key in known or item.key in fresh:
+                continue
+            alertable = not is_too_old(item, now, max_age)
+            alerts = rt.matcher.alerts_for(item) if alertable else ()
+            fresh[item.key] = NewItem(item=item, alertable=alertable, alerts=alerts)
+        stored, alerted = store.save_poll(
+            source.name,
+            now=rt.clock(),
+            next_poll_at=_next(rt, source),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            new_items=list(fresh.values()),
+        )
+        if result.permanent_redirect:
+            logger.warning(
+                "source=%s moved permanently to %s: update its url in the config",
+                source.name, result.permanent_redirect,
+            )  # fmt: skip
+        return PollOutcome(
+            source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
+            elapsed=_since(started),
+        )  # fmt: skip
+    except (FetchError, ParseError) as exc:
+        return _failed(rt, source, str(exc), started)
+    except asyncio.CancelledError:
+        store.record_poll_failure(
+            source.name, now=rt.clock(), error="interrupted", next_poll_at=rt.clock()
+        )
+        raise
+    except Exception as exc:  # a bug must not stop the other sources
+        logger.error("source=%s crashed", source.name, exc_info=exc)
+        return _failed(rt, source, f"internal error: {exc!r}", started)
+
+
+def _failed(rt: Runtime, source: SourceConfig, error: str, started: float) -> PollOutcome:
+    rt.store.record_poll_failure(
+        source.name, now=rt.clock(), error=error, next_poll_at=_next(rt, source)
+    )
+    return PollOutcome(source.name, "error", error=error, elapsed=_since(started))
+
+
+def _next(rt: Runtime, source: SourceConfig) -> datetime:
+    return next_poll(rt.settings, source, rt.clock())
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
+    """Freeze a digest for every subscriber whose schedule is due; return how many."""
+    created = 0
+    for sub in rt.settings.subscribers:
+        schedule = sub.parsed_schedule
+        if immediate_only and not isinstance(schedule, Immediate):
+            continue
+        now = rt.clock()
+        if not isinstance(schedule, Immediate):
+            due_at = rt.store.next_digest_at(sub.name, first=first_due(schedule, now))
+            if due_at > now + due_grace(schedule):
+                continue
+
+        payload = rt.store.create_digest(
+            sub.name,
+            channels=sub.channels,
+            now=now,
+            max_items=sub.max_items,
+            due_before=now + due_grace(schedule),
+            next_digest_at=schedule.next_after(now),
+            build=partial(new_payload, sub.name, now),
+        )
+        if payload is not None:
+            created += 1
+            logger.info(
+                "digest %s for subscriber=%s: %d items%s",
+                payload["digest_id"], sub.name, len(payload["items"]),
+                f" ({payload['more']} more carried over)" if payload.get("more") else "",
+            )  # fmt: skip
+    return created
+
+
+def log_poll(outcome: PollOutcome, settings: Settings) -> None:
+    if outcome.status == "error":
+        logger.warning("source=%s status=error: %s", outcome.source, outcome.error)
+    elif outcome.status == "skipped":
+        logger.info("source=%s status=skipped (not due, or another worker has it)", outcome.source)
+    else:
+        logger.info(
+            "source=%s status=%s items=%d new=%d matches=%d elapsed=%.2fs",
+            outcome.source, outcome.status, outcome.items, outcome.new_items, outcome.matches,
+            outcome.elapsed,
+        )  # fmt: skip
+
+
+async def poll_sources(rt: Runtime, *, all_sources: bool, summary: PassSummary) -> None:
+    """Poll every due source (every source with ``all_sources``) concurrently."""
+    pass_started = rt.clock()
+    outcomes = await asyncio.gather(
+        *(
+            poll_source(
+                rt, source, only_due=not all_sources,
+                polled_before=pass_started if all_sources else None,
+            )
+            for source in rt.settings.sources
+        )
+    )  # fmt: skip
+    for outcome in outcomes:
+        log_poll(outcome, rt.settings)
+        summary.polls.append(outcome)
+
+
+def log_summary(summary: PassSummary) -> None:
+    polled = [p for p in summary.polls if p.status != "skipped"]
+    sent = sum(1 for d in summary.deliveries if d.status == "sent")
+    logger.info(
+        "pass complete: sources ok=%d failed=%d skipped=%d new_items=%d matches=%d "
+        "digests=%d deliveries sent=%d failed=%d",
+        len(polled) - summary.failed_sources, summary.failed_sources,
+        len(summary.polls) - len(polled), sum(p.new_items for p in summary.polls),
+        sum(p.matches for p in summary.polls), summary.digests_created, sent,
+        summary.failed_deliveries,
+    )  # fmt: skip
+
+
+async def run_once(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], datetime],
+    *,
+    all_sources: bool = False,
+) -> PassSummary:
+    """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
+    summary = PassSummary()
+    matcher = Matcher.from_settings(settings)
+    async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
+        rt = Runtime(settings, store, fetcher, matcher, clock)
+        await poll_sources(rt, all_sources=all_sources, summary=summary)
+        summary.digests_created = create_due_digests(rt)
+        channels = build_channels(settings, ChannelContext(http, settings.path.parent))
+        summary.deliveries = await outbox.drain(
+            settings, store, channels, clock, grace=outbox.ONCE_GRACE
+        )
+    log_summary(summary)
+    return summary
+
+
+def delivery_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client channels use: no redirects (a 3xx is not a delivery)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0),
+        follow_redirects=False,
+        headers={"User-Agent": settings.http.user_agent},
+        trust_env=True,
+    )

@@ -1,0 +1,265 @@
+"""Storage stage for sources and items: claims, seen keys, a poll's results.
+
+One method is one transaction (see ``db``). Items are indexed by short hashes of
+their key and canonical URL; an item whose canonical URL is already stored (from
+any source) is kept as a duplicate and never alerted. Digest and delivery queries
+live in ``store_digests``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, update
+
+from monitor.db import Database, short_hash
+from monitor.models import NewItem
+from monitor.store_digests import DigestQueries
+from monitor.tables import alerts, items, sources
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    first_polled_at: datetime | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    consecutive_failures: int
+    total_items: int
+
+
+class Store(DigestQueries, Database):
+    """Every query news-monitor runs. Create with ``Store.open(url, worker)``."""
+
+    # -- sources -----------------------------------------------------------------
+
+    def claim_source(
+        self,
+        name: str,
+        url: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        due_before: datetime | None,
+        polled_before: datetime | None = None,
+    ) -> SourceState | None:
+        """Take the lease on a source if nobody holds it and it is due; else None.
+
+        ``due_before``: only when its next poll is at or before this time (None: any).
+        ``polled_before``: only when not polled since this time (a ``--all`` pass).
+        """
+        conditions = [
+            sources.c.name == name,
+            or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < now),
+        ]
+        if due_before is not None:
+            conditions.append(
+                or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= due_before)
+            )
+        if polled_before is not None:
+            conditions.append(
+                or_(sources.c.last_polled_at.is_(None), sources.c.last_polled_at < polled_before)
+            )
+        with self._tx() as conn:
+            conn.execute(
+                self._insert_ignore(
+                    conn, sources, {"name": name, "url": url, "consecutive_failures": 0,
+                                    "total_items": 0}, "name"
+                )
+            )  # fmt: skip
+            claimed = conn.execute(
+                update(sources)
+                .where(and_(*conditions))
+                .values(claimed_by=self.worker, claim_expires_at=now + lease)
+            ).rowcount
+            if claimed != 1:
+                return None
+            row = conn.execute(select(sources).where(sources.c.name == name)).one()
+            if row.url != url:  # the config points elsewhere now: validators belong to the old URL
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.name == name)
+                    .values(url=url, etag=None, last_modified=None)
+                )
+                row = conn.execute(select(sources).where(sources.c.name == name)).one()
+            return _source_state(row)
+
+    def source_states(self) -> dict[str, SourceState]:
+        with self._tx() as conn:
+            return {r.name: _source_state(r) for r in conn.execute(select(sources))}
+
+    def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
+        """Which of these item keys this source has already stored."""
+        by_hash = {short_hash(k): k for k in keys}
+        found: set[str] = set()
+        hashes = list(by_hash)
+        with self._tx() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                rows = conn.execute(
+                    select(items.c.key_hash).where(
+                        items.c.source == source, items.c.key_hash.in_(chunk)
+                    )
+                ).scalars()
+                found.update(by_hash[h] for h in rows)
+        return found
+
+    def save_poll(
+        self,
+        name: str,
+        *,
+        now: datetime,
+        next_poll_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        new_items: Sequence[NewItem],
+    ) -> tuple[int, int]:
+        """Store a successful poll in one transaction; release the claim.
+
+        Returns (items stored, alerts stored). An item whose canonical URL is already
+        stored (from any source) is kept as a duplicate and never alerted.
+        """
+        stored = alerted = 0
+        with self._tx() as conn:
+            for new in new_items:
+                item_id = self._insert_item(conn, name, new, now)
+                if item_id is None:
+                    continue
+                stored += 1
+                if not self._is_alertable(conn, item_id):
+                    continue
+                for match in new.alerts:
+                    values = {
+                        "subscriber": match.subscriber,
+                        "item_id": item_id,
+                        "watches": json.dumps(list(match.watches)),
+                        "matched_terms": json.dumps(list(match.matched_terms)),
+                        "snippet": match.snippet,
+                        "highlights": json.dumps([list(h) for h in match.highlights]),
+                        "created_at": now,
+                    }
+                    result = conn.execute(
+                        self._insert_ignore(conn, alerts, values, "subscriber", "item_id")
+                    )
+                    alerted += result.rowcount
+            conn.execute(
+                update(sources)
+                .where(sources.c.name == name)
+                .values(
+                    etag=etag,
+                    last_modified=last_modified,
+                    first_polled_at=func.coalesce(sources.c.first_polled_at, now),
+                    last_polled_at=now,
+                    last_success_at=now,
+                    next_poll_at=next_poll_at,
+                    last_status="ok",
+                    last_error=None,
+                    consecutive_failures=0,
+                    total_items=sources.c.total_items + stored,
+                    claimed_by=None,
+                    claim_expires_at=None,
+                )
+            )
+        return stored, alerted
+
+    def _insert_item(
+        self, conn: Connection, source: str, new: NewItem, now: datetime
+    ) -> int | None:
+        item = new.item
+        url_hash = short_hash(item.canonical_url) if item.canonical_url else None
+        duplicate_of = None
+        if url_hash is not None:
+            duplicate_of = conn.execute(
+                select(items.c.id).where(items.c.url_hash == url_hash).limit(1)
+            ).scalar()
+        values = {
+            "source": source,
+            "key_hash": short_hash(item.key),
+            "url_hash": url_hash,
+            "item_key": item.key,
+            "url": item.url,
+            "canonical_url": item.canonical_url,
+            "title": item.title,
+            "summary": item.summary,
+            "content": item.content,
+            "language": item.language,
+            "published_at": item.published_at,
+            "first_seen_at": now,
+            "alertable": new.alertable and duplicate_of is None,
+            "duplicate_of": duplicate_of,
+        }
+        statement = self._insert_ignore(conn, items, values, "source", "key_hash")
+        inserted: int | None = conn.execute(statement.returning(items.c.id)).scalar()
+        return inserted
+
+    @staticmethod
+    def _is_alertable(conn: Connection, item_id: int) -> bool:
+        return bool(conn.execute(select(items.c.alertable).where(items.c.id == item_id)).scalar())
+
+    def record_poll_failure(
+        self, name: str, *, now: datetime, error: str, next_poll_at: datetime
+    ) -> int:
+        """Count a failed poll, release the claim; returns consecutive failures."""
+        with self._tx() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.name == name)
+                .values(
+                    first_polled_at=func.coalesce(sources.c.first_polled_at, now),
+                    last_polled_at=now,
+                    next_poll_at=next_poll_at,
+                    last_status="error",
+                    last_error=error,
+                    consecutive_failures=sources.c.consecutive_failures + 1,
+                    claimed_by=None,
+                    claim_expires_at=None,
+                )
+            )
+            failures: int = conn.execute(
+                select(sources.c.consecutive_failures).where(sources.c.name == name)
+            ).scalar_one()
+        return failures
+
+    def record_not_modified(self, name: str, *, now: datetime, next_poll_at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.name == name)
+                .values(
+                    last_polled_at=now,
+                    last_success_at=now,
+                    next_poll_at=next_poll_at,
+                    last_status="not_modified",
+                    last_error=None,
+                    consecutive_failures=0,
+                    claimed_by=None,
+                    claim_expires_at=None,
+                )
+            )
+
+
+def _source_state(row: Any) -> SourceState:
+    return SourceState(
+        name=row.name,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        first_polled_at=row.first_polled_at,
+        last_polled_at=row.last_polled_at,
+        last_success_at=row.last_success_at,
+        next_poll_at=row.next_poll_at,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
+        total_items=row.total_items,
+    )

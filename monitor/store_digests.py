@@ -1,0 +1,240 @@
+"""Storage stage for digests and the delivery outbox.
+
+A digest freezes a subscriber's undelivered alerts in one transaction, with one
+delivery row per channel; deliveries are claimed, attempted and recorded one by
+one. One method is one transaction (see ``db``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from monitor.db import Database
+from monitor.models import DigestPayload
+from monitor.tables import alerts, deliveries, digests, items, subscriber_state
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    """An undelivered alert joined with its item: what a digest entry is built from."""
+
+    alert_id: int
+    source: str
+    title: str
+    url: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    watches: tuple[str, ...]
+    matched_terms: tuple[str, ...]
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DueDelivery:
+    id: int
+    digest_id: str
+    channel: str
+    attempts: int
+    created_at: datetime
+    payload: dict[str, Any]
+
+
+class DigestQueries(Database):
+    """Digest and outbox queries (mixed into ``Store``)."""
+
+    def next_digest_at(self, subscriber: str, *, first: datetime) -> datetime:
+        """When the subscriber's next scheduled digest is due (``first`` if never set)."""
+        with self._tx() as conn:
+            conn.execute(
+                self._insert_ignore(
+                    conn, subscriber_state, {"name": subscriber, "next_digest_at": first}, "name"
+                )
+            )
+            value: datetime | None = conn.execute(
+                select(subscriber_state.c.next_digest_at).where(
+                    subscriber_state.c.name == subscriber
+                )
+            ).scalar()
+        return value or first
+
+    def create_digest(
+        self,
+        subscriber: str,
+        *,
+        channels: Sequence[str],
+        now: datetime,
+        max_items: int,
+        due_before: datetime,
+        next_digest_at: datetime,
+        build: Callable[[Sequence[PendingAlert], int], DigestPayload],
+    ) -> DigestPayload | None:
+        """Freeze the subscriber's undelivered alerts into a digest and queue deliveries.
+
+        Atomic: two processes cannot both take the same alerts. Does nothing and returns
+        None when the subscriber is not due (``next_digest_at > due_before``) or has no
+        pending alerts; in the latter case its next digest time still advances.
+        ``build(alerts, more)`` returns the payload (with ``digest_id``) to freeze.
+        """
+        with self._tx() as conn:
+            state = conn.execute(
+                select(subscriber_state.c.next_digest_at)
+                .where(subscriber_state.c.name == subscriber)
+                .with_for_update()
+            ).first()
+            if state is not None and state.next_digest_at and state.next_digest_at > due_before:
+                return None
+            pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
+            total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
+            rows = conn.execute(
+                select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
+                       items.c.first_seen_at)
+                .join(items, items.c.id == alerts.c.item_id)
+                .where(pending)
+                .order_by(alerts.c.id)
+                .limit(max_items)
+            ).all()  # fmt: skip
+            values: dict[str, Any] = {"next_digest_at": next_digest_at}
+            payload = None
+            if rows:
+                payload = build([_pending_alert(r) for r in rows], total - len(rows))
+                digest_id = payload["digest_id"]
+                conn.execute(
+                    digests.insert().values(
+                        id=digest_id,
+                        subscriber=subscriber,
+                        created_at=now,
+                        item_count=len(rows),
+                        payload=json.dumps(payload, ensure_ascii=False),
+                    )
+                )
+                conn.execute(
+                    deliveries.insert(),
+                    [
+                        {"digest_id": digest_id, "channel": channel, "status": "pending",
+                         "attempts": 0, "created_at": now, "next_attempt_at": now}
+                        for channel in channels
+                    ],
+                )  # fmt: skip
+                conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id.in_([r.id for r in rows]))
+                    .values(digest_id=digest_id)
+                )
+                values["last_digest_at"] = now
+            if state is None:
+                conn.execute(subscriber_state.insert().values(name=subscriber, **values))
+            else:
+                conn.execute(
+                    update(subscriber_state)
+                    .where(subscriber_state.c.name == subscriber)
+                    .values(**values)
+                )
+        return payload
+
+    def pending_alerts(self, subscriber: str, limit: int) -> tuple[list[PendingAlert], int]:
+        """Undelivered alerts (oldest first, at most ``limit``) and how many in all."""
+        pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
+        with self._tx() as conn:
+            total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
+            rows = conn.execute(
+                select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
+                       items.c.first_seen_at)
+                .join(items, items.c.id == alerts.c.item_id)
+                .where(pending)
+                .order_by(alerts.c.id)
+                .limit(limit)
+            ).all()  # fmt: skip
+        return [_pending_alert(r) for r in rows], total
+
+    # -- deliveries --------------------------------------------------------------
+
+    def claim_due_deliveries(
+        self, *, now: datetime, due_before: datetime, lease: timedelta, limit: int = 200
+    ) -> list[DueDelivery]:
+        """Claim pending deliveries whose next attempt is at or before ``due_before``."""
+        claimable = and_(
+            deliveries.c.status == "pending",
+            deliveries.c.next_attempt_at <= due_before,
+            or_(deliveries.c.claim_expires_at.is_(None), deliveries.c.claim_expires_at < now),
+        )
+        claimed: list[DueDelivery] = []
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(deliveries, digests.c.payload)
+                .join(digests, digests.c.id == deliveries.c.digest_id)
+                .where(claimable)
+                .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+                .limit(limit)
+            ).all()
+            for row in rows:
+                taken = conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == row.id, claimable)
+                    .values(claimed_by=self.worker, claim_expires_at=now + lease)
+                ).rowcount
+                if taken == 1:
+                    claimed.append(
+                        DueDelivery(
+                            id=row.id,
+                            digest_id=row.digest_id,
+                            channel=row.channel,
+                            attempts=row.attempts,
+                            created_at=row.created_at,
+                            payload=json.loads(row.payload),
+                        )
+                    )
+        return claimed
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        now: datetime,
+        status: str,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Record one attempt: ``sent``, ``pending`` again (retry) or ``failed`` for good."""
+        values: dict[str, Any] = {
+            "status": status,
+            "attempts": deliveries.c.attempts + 1,
+            "last_attempt_at": now,
+            "last_error": error,
+            "claimed_by": None,
+            "claim_expires_at": None,
+        }
+        if status == "sent":
+            values["sent_at"] = now
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        with self._tx() as conn:
+            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+            ).all()
+        return {status: count for status, count in rows}
+
+
+def _pending_alert(row: Any) -> PendingAlert:
+    return PendingAlert(
+        alert_id=row.id,
+        source=row.source,
+        title=row.title,
+        url=row.url,
+        published_at=row.published_at,
+        first_seen_at=row.first_seen_at,
+        watches=tuple(json.loads(row.watches)),
+        matched_terms=tuple(json.loads(row.matched_terms)),
+        snippet=row.snippet,
+        highlights=tuple((int(a), int(b)) for a, b in json.loads(row.highlights)),
+    )

@@ -1,0 +1,153 @@
+"""The current database tables, as SQLAlchemy Core objects for building queries.
+
+The schema itself is created and upgraded by ``migrations``; a test checks that a
+migrated database has exactly these columns. Keys and URLs are indexed through
+short hashes so indexes stay small as the store grows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("first_polled_at", UTCDateTime),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("next_poll_at", UTCDateTime),
+    Column("last_status", String(20)),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("total_items", Integer, nullable=False, default=0),
+    Column("claimed_by", String(200)),
+    Column("claim_expires_at", UTCDateTime),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(100), nullable=False),
+    Column("key_hash", String(32), nullable=False),
+    Column("url_hash", String(32)),
+    Column("item_key", Text, nullable=False),
+    Column("url", Text),
+    Column("canonical_url", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("language", String(16)),
+    Column("published_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("alertable", Boolean, nullable=False),
+    Column("duplicate_of", Integer),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber", String(100), nullable=False),
+    Column("item_id", Integer, nullable=False),
+    Column("watches", Text, nullable=False),
+    Column("matched_terms", Text, nullable=False),
+    Column("snippet", Text, nullable=False),
+    Column("highlights", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("digest_id", String(64)),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subscriber", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest_id", String(64), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_attempt_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("claimed_by", String(200)),
+    Column("claim_expires_at", UTCDateTime),
+)
+
+subscriber_state = Table(
+    "subscriber_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_digest_at", UTCDateTime),
+    Column("last_digest_at", UTCDateTime),
+)
+
+# Indexes. ``info={"since": N}`` on a table, column or index says which migration
+# introduced it (absent means 1); ``migrations`` derives each upgrade from these.
+Index("ix_items_source_key", items.c.source, items.c.key_hash, unique=True)
+Index("ix_items_url_hash", items.c.url_hash)
+Index("ix_items_first_seen", items.c.first_seen_at)
+Index("ix_alerts_subscriber_item", alerts.c.subscriber, alerts.c.item_id, unique=True)
+Index("ix_alerts_pending", alerts.c.subscriber, alerts.c.digest_id)
+Index("ix_deliveries_digest_channel", deliveries.c.digest_id, deliveries.c.channel, unique=True)
+Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
