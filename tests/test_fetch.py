@@ -1,0 +1,92 @@
+"""Fetcher: conditional GET, status handling, deadline and body cap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from monitor.config import HttpSettings
+from monitor.errors import BodyTooLarge, FetchConnectError, FetchTimeout, HTTPStatusError
+from monitor.fetch import Fetcher
+from tests.servers import HTTPFixture, Route
+
+
+async def fetch_with(handler: httpx.MockTransport, url: str = "https://x.org/feed", **kw: object) -> object:
+    async with Fetcher(HttpSettings(max_bytes=4096), transport=handler) as fetcher:
+        return await fetcher.fetch(url, **kw)  # type: ignore[arg-type]
+
+
+async def test_conditional_headers_and_304() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(304, headers={"ETag": '"v1"'})
+
+    result = await fetch_with(httpx.MockTransport(handler), etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    assert result.not_modified  # type: ignore[attr-defined]
+    assert result.etag == '"v1"'  # type: ignore[attr-defined]
+    assert seen[0].headers["If-None-Match"] == '"v1"'
+    assert seen[0].headers["If-Modified-Since"] == "Mon, 23 Nov 2026 10:00:00 GMT"
+    assert seen[0].headers["User-Agent"].startswith("news-monitor/")
+
+
+async def test_200_keeps_validators() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<rss/>", headers={"ETag": '"v2"', "Last-Modified": "X"})
+
+    result = await fetch_with(httpx.MockTransport(handler))
+    assert result.body == b"<rss/>"  # type: ignore[attr-defined]
+    assert (result.etag, result.last_modified) == ('"v2"', "X")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("status", [404, 500, 410, 403])
+async def test_error_status_raises_with_status(status: int) -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(status))
+    with pytest.raises(HTTPStatusError) as caught:
+        await fetch_with(transport)
+    assert caught.value.status == status
+    assert str(status) in str(caught.value)
+
+
+async def test_declared_length_over_cap() -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * 10_000))
+    with pytest.raises(BodyTooLarge, match="4096-byte limit"):
+        await fetch_with(transport)
+
+
+async def test_permanent_redirect_is_reported() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/old":
+            return httpx.Response(301, headers={"Location": "https://x.org/new"})
+        return httpx.Response(200, content=b"<rss/>")
+
+    result = await fetch_with(httpx.MockTransport(handler), url="https://x.org/old")
+    assert result.permanent_redirect == "https://x.org/new"  # type: ignore[attr-defined]
+
+
+async def test_connect_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(FetchConnectError, match="could not connect"):
+        await fetch_with(httpx.MockTransport(handler))
+
+
+async def test_real_server_deadline_and_streaming_cap(web: HTTPFixture) -> None:
+    web.routes["/slow"] = Route(b"<rss/>", delay=3)
+    web.routes["/big"] = Route(b"y" * 50_000)
+    web.routes["/ok"] = Route(b"<rss/>")
+    settings = HttpSettings(timeout=0.5, max_bytes=20_000)
+    async with Fetcher(settings) as fetcher:
+        slow, big, ok = await asyncio.gather(
+            fetcher.fetch(web.url("/slow")),
+            fetcher.fetch(web.url("/big")),
+            fetcher.fetch(web.url("/ok")),
+            return_exceptions=True,
+        )
+    assert isinstance(slow, FetchTimeout)
+    assert isinstance(big, BodyTooLarge)
+    assert not isinstance(ok, BaseException) and ok.body == b"<rss/>"

@@ -1,0 +1,142 @@
+"""Store: migrations, claims with leases, dedupe of items, digests frozen once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from monitor import migrations, tables
+from monitor.digest import new_payload
+from monitor.errors import StorageError
+from monitor.models import AlertMatch, FeedItem, NewItem
+from monitor.store import Store
+
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store.open(f"sqlite:///{tmp_path / 'test.db'}", "worker-a")
+    yield db
+    db.close()
+
+
+def item(key: str, url: str | None = None, title: str = "Title") -> FeedItem:
+    url = url or f"https://x.org/{key}"
+    return FeedItem(key, url, url, title, "summary", NOW - timedelta(hours=1))
+
+
+def alert(subscriber: str = "newsroom") -> AlertMatch:
+    return AlertMatch(subscriber, ("cuba-visas",), ("Cuba",), "about Cuba", ((6, 10),))
+
+
+def test_migrated_schema_matches_table_definitions(store: Store) -> None:
+    inspector = inspect(store.engine)
+    for table in tables.metadata.sorted_tables:
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        assert columns == {c.name for c in table.columns}, table.name
+        indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        assert {i.name for i in table.indexes} <= indexes
+    with store.engine.connect() as conn:
+        assert migrations.applied_versions(conn) == set(migrations.MIGRATIONS)
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    Store.open(url, "a").close()
+    again = Store.open(url, "b")
+    with again.engine.begin() as conn:
+        assert migrations.upgrade(conn) == []
+    again.close()
+
+
+def test_unopenable_database_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "x.db"
+    with pytest.raises(StorageError, match=str(missing)):
+        Store.open(f"sqlite:///{missing}", "a")
+    (tmp_path / "adir.db").mkdir()
+    with pytest.raises(StorageError, match="adir.db"):
+        Store.open(f"sqlite:///{tmp_path / 'adir.db'}", "a")
+
+
+def test_claim_is_exclusive_until_released_or_expired(store: Store, tmp_path: Path) -> None:
+    other = Store.open(str(store.engine.url), "worker-b")
+    state = store.claim_source("s", "https://x.org/f", now=NOW, lease=LEASE, due_before=NOW)
+    assert state is not None and state.first_polled_at is None
+    assert other.claim_source("s", "https://x.org/f", now=NOW, lease=LEASE, due_before=NOW) is None
+    # a crashed worker's claim expires
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert other.claim_source("s", "https://x.org/f", now=later, lease=LEASE, due_before=later)
+    other.close()
+
+
+def test_claim_respects_next_poll_and_polled_before(store: Store) -> None:
+    assert store.claim_source("s", "u", now=NOW, lease=LEASE, due_before=NOW)
+    store.save_poll("s", now=NOW, next_poll_at=NOW + timedelta(minutes=15), etag='"e"',
+                    last_modified=None, new_items=[])  # fmt: skip
+    soon = NOW + timedelta(minutes=1)
+    assert store.claim_source("s", "u", now=soon, lease=LEASE, due_before=soon) is None
+    # --all ignores the due time but not a poll made after the pass started
+    assert store.claim_source("s", "u", now=soon, lease=LEASE, due_before=None, polled_before=NOW) is None
+    state = store.claim_source("s", "u", now=soon, lease=LEASE, due_before=None, polled_before=soon)
+    assert state is not None and state.etag == '"e"'
+
+
+def test_changed_url_forgets_validators(store: Store) -> None:
+    store.claim_source("s", "https://a/", now=NOW, lease=LEASE, due_before=NOW)
+    store.save_poll("s", now=NOW, next_poll_at=NOW, etag='"e"', last_modified="lm", new_items=[])
+    state = store.claim_source("s", "https://b/", now=NOW, lease=LEASE, due_before=NOW)
+    assert state is not None and state.etag is None and state.last_modified is None
+
+
+def test_items_stored_once_and_duplicate_urls_not_alerted(store: Store) -> None:
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
+    new = [NewItem(item("a"), True, (alert(),)), NewItem(item("b"), False, (alert(),))]
+    assert store.save_poll("s1", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                           new_items=new) == (2, 1)  # fmt: skip
+    assert store.known_keys("s1", ["a", "b", "c"]) == {"a", "b"}
+    # the same story (same canonical URL) from another source is stored, not alerted
+    store.claim_source("s2", "u2", now=NOW, lease=LEASE, due_before=NOW)
+    again = [NewItem(item("other-guid", url="https://x.org/a"), True, (alert(),))]
+    assert store.save_poll("s2", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                           new_items=again) == (1, 0)  # fmt: skip
+
+
+def test_digest_freezes_pending_alerts_once_and_carries_the_rest(store: Store) -> None:
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
+    new = [NewItem(item(k), True, (alert(),)) for k in "abc"]
+    store.save_poll("s1", now=NOW, next_poll_at=NOW, etag=None, last_modified=None, new_items=new)
+
+    def make(max_items: int) -> dict[str, object] | None:
+        return store.create_digest(  # type: ignore[return-value]
+            "newsroom", channels=["desk", "hook"], now=NOW, max_items=max_items,
+            due_before=NOW, next_digest_at=NOW, build=lambda p, m: new_payload("newsroom", NOW, p, m),
+        )  # fmt: skip
+
+    first = make(2)
+    assert first is not None and len(first["items"]) == 2 and first["more"] == 1  # type: ignore[arg-type]
+    second = make(2)
+    assert second is not None and len(second["items"]) == 1 and "more" not in second  # type: ignore[arg-type]
+    assert make(2) is None
+    due = store.claim_due_deliveries(now=NOW, due_before=NOW, lease=LEASE)
+    assert sorted((d.digest_id, d.channel) for d in due) == sorted(
+        (d["digest_id"], c) for d in (first, second) for c in ("desk", "hook")  # type: ignore[index]
+    )
+    # claimed deliveries are not handed out twice
+    assert store.claim_due_deliveries(now=NOW, due_before=NOW, lease=LEASE) == []
+    store.finish_delivery(due[0].id, now=NOW, status="sent")
+    assert store.delivery_counts() == {"sent": 1, "pending": 3}
+
+
+def test_scheduled_digest_waits_until_due(store: Store) -> None:
+    later = NOW + timedelta(hours=1)
+    assert store.next_digest_at("weekly", first=later) == later
+    assert store.next_digest_at("weekly", first=NOW) == later  # first value sticks
+    assert store.create_digest("weekly", channels=["x"], now=NOW, max_items=5, due_before=NOW,
+                               next_digest_at=later, build=lambda p, m: new_payload("weekly", NOW, p, m)) is None  # fmt: skip
