@@ -32,18 +32,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.query_eval import matches_nothing_node
+from monitor.query_explain import Explanation, explain, format_explanation
 from monitor.query_match import CompiledWatch, WatchSet
 from monitor.query_parse import And, Node, Not, Or, Phrase, Term, check_term, parse_query
 from monitor.query_types import Document, Hit, QuerySyntaxError, WatchMatch
+from monitor.snippets import Snippet, make_snippet
 
 __all__ = [
     "CompiledWatch",
     "Document",
+    "Explanation",
     "Hit",
     "QuerySyntaxError",
+    "Snippet",
     "WatchMatch",
     "WatchSet",
     "compile_watch",
+    "explain",
+    "format_explanation",
+    "make_snippet",
 ]
 
 
