@@ -36,7 +36,7 @@ MAX_PARALLEL_DELIVERIES = 8
 def retry_delay(attempts: int, policy: DeliverySettings, retry_after: float | None) -> timedelta:
     """Wait before attempt ``attempts + 1``: initial × 2^(attempts-1), capped, ±10 % jitter."""
     base = policy.retry_initial * (2 ** max(0, attempts - 1))
-    delay = min(base, policy.retry_max) * random.uniform(0.9, 1.1)
+    delay: timedelta = min(base, policy.retry_max) * random.uniform(0.9, 1.1)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=min(retry_after, policy.retry_max.total_seconds())))
     return delay

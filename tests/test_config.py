@@ -56,7 +56,8 @@ def test_defaults_and_parsing(tmp_path: Path) -> None:
 
 def test_schedules_in_subscriber_timezone(tmp_path: Path) -> None:
     text = BASE.replace(
-        'channels = ["desk"]\n', 'channels = ["desk"]\nschedule = "0 8 * * *"\ntimezone = "America/Havana"\n'
+        'channels = ["desk"]\n',
+        'channels = ["desk"]\nschedule = "0 8 * * *"\ntimezone = "America/Havana"\n',
     )
     schedule = load_text(tmp_path, text).subscribers[0].parsed_schedule
     assert isinstance(schedule, Cron)
@@ -66,7 +67,9 @@ def test_schedules_in_subscriber_timezone(tmp_path: Path) -> None:
 
 
 def test_environment_variables_are_expanded(tmp_path: Path) -> None:
-    text = BASE.replace('url = "https://hooks.example.org/x"', 'url = "${HOOK_URL}"\nsecret = "s-$${literal}"')
+    text = BASE.replace(
+        'url = "https://hooks.example.org/x"', 'url = "${HOOK_URL}"\nsecret = "s-$${literal}"'
+    )
     settings = load_text(tmp_path, text, {"HOOK_URL": "https://hooks.example.org/secret-token"})
     channel = settings.channels[0]
     assert channel.type == "webhook"

@@ -15,7 +15,9 @@ def test_rss2_items_keyed_by_guid_else_canonical_link() -> None:
     body = rss(
         "Desk",
         [
-            Entry("With guid", "https://x.org/a?utm_source=rss", "<p>Hi <b>there</b></p>", "g-1", WHEN),
+            Entry(
+                "With guid", "https://x.org/a?utm_source=rss", "<p>Hi <b>there</b></p>", "g-1", WHEN
+            ),
             Entry("No guid", "https://x.org/b?utm_campaign=c#frag", "plain"),
         ],
     )
@@ -32,7 +34,13 @@ def test_rss2_items_keyed_by_guid_else_canonical_link() -> None:
 
 
 def test_atom() -> None:
-    feed = parse_feed(atom("Atom desk", [Entry("Cuba talks", "https://x.org/c", "Visa <i>news</i>", "urn:x:1", WHEN)]), "https://x.org/atom")
+    feed = parse_feed(
+        atom(
+            "Atom desk",
+            [Entry("Cuba talks", "https://x.org/c", "Visa <i>news</i>", "urn:x:1", WHEN)],
+        ),
+        "https://x.org/atom",
+    )
     (item,) = feed.items
     assert item.key == "urn:x:1"
     assert item.title == "Cuba talks"

@@ -13,7 +13,9 @@ from monitor.fetch import Fetcher
 from tests.servers import HTTPFixture, Route
 
 
-async def fetch_with(handler: httpx.MockTransport, url: str = "https://x.org/feed", **kw: object) -> object:
+async def fetch_with(
+    handler: httpx.MockTransport, url: str = "https://x.org/feed", **kw: object
+) -> object:
     async with Fetcher(HttpSettings(max_bytes=4096), transport=handler) as fetcher:
         return await fetcher.fetch(url, **kw)  # type: ignore[arg-type]
 
@@ -25,7 +27,9 @@ async def test_conditional_headers_and_304() -> None:
         seen.append(request)
         return httpx.Response(304, headers={"ETag": '"v1"'})
 
-    result = await fetch_with(httpx.MockTransport(handler), etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    result = await fetch_with(
+        httpx.MockTransport(handler), etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT"
+    )
     assert result.not_modified  # type: ignore[attr-defined]
     assert result.etag == '"v1"'  # type: ignore[attr-defined]
     assert seen[0].headers["If-None-Match"] == '"v1"'
@@ -35,7 +39,9 @@ async def test_conditional_headers_and_304() -> None:
 
 async def test_200_keeps_validators() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=b"<rss/>", headers={"ETag": '"v2"', "Last-Modified": "X"})
+        return httpx.Response(
+            200, content=b"<rss/>", headers={"ETag": '"v2"', "Last-Modified": "X"}
+        )
 
     result = await fetch_with(httpx.MockTransport(handler))
     assert result.body == b"<rss/>"  # type: ignore[attr-defined]

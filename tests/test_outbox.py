@@ -1,0 +1,127 @@
+"""Outbox: retries with backoff, permanent failures, giving up, exactly-once recording."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor import outbox
+from monitor.config import DeliverySettings, Settings
+from monitor.digest import new_payload
+from monitor.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.models import AlertMatch, FeedItem, NewItem
+from monitor.render import RenderedDigest
+from monitor.store import Store
+
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Scripted:
+    """A channel that raises the scripted errors, then accepts."""
+
+    def __init__(self, name: str, *errors: Exception) -> None:
+        self.name = name
+        self.errors = list(errors)
+        self.sent: list[str] = []
+
+    async def send(self, digest: RenderedDigest) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.sent.append(digest.digest_id)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store.open(f"sqlite:///{tmp_path / 'o.db'}", "w")
+    db.claim_source("s", "u", now=NOW, lease=timedelta(minutes=5), due_before=NOW)
+    entry = FeedItem("k", "https://x.org/k", "https://x.org/k", "Cuba", "s", NOW)
+    match = AlertMatch("newsroom", ("w",), ("Cuba",), "Cuba", ())
+    db.save_poll("s", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                 new_items=[NewItem(entry, True, (match,))])  # fmt: skip
+    db.create_digest("newsroom", channels=["hook"], now=NOW, max_items=10, due_before=NOW,
+                     next_digest_at=NOW, build=lambda p, m: new_payload("newsroom", NOW, p, m))  # fmt: skip
+    yield db
+    db.close()
+
+
+def settings() -> Settings:
+    return Settings(delivery=DeliverySettings())
+
+
+async def test_500_500_200_delivers_once_with_growing_waits(store: Store) -> None:
+    clock = Clock()
+    hook = Scripted("hook", TransientDeliveryError("HTTP 500"), TransientDeliveryError("HTTP 500"))
+    first = await outbox.drain(settings(), store, {"hook": hook}, clock)
+    assert [o.status for o in first] == ["retry"]
+    assert await outbox.drain(settings(), store, {"hook": hook}, clock) == []  # not due yet
+    clock.now += timedelta(seconds=6)  # first retry is due within about 5 s
+    assert [o.status for o in await outbox.drain(settings(), store, {"hook": hook}, clock)] == [
+        "retry"
+    ]
+    clock.now += timedelta(seconds=6)
+    assert await outbox.drain(settings(), store, {"hook": hook}, clock) == []  # second wait ~10 s
+    clock.now += timedelta(seconds=6)
+    done = await outbox.drain(settings(), store, {"hook": hook}, clock)
+    assert [o.status for o in done] == ["sent"]
+    assert len(hook.sent) == 1 and hook.sent[0] == done[0].digest_id
+    clock.now += timedelta(hours=2)
+    assert await outbox.drain(settings(), store, {"hook": hook}, clock) == []
+    assert store.delivery_counts() == {"sent": 1}
+
+
+async def test_permanent_failure_is_not_retried(store: Store) -> None:
+    clock = Clock()
+    hook = Scripted("hook", PermanentDeliveryError("channel hook: HTTP 401 Unauthorized"))
+    (outcome,) = await outbox.drain(settings(), store, {"hook": hook}, clock)
+    assert outcome.status == "failed" and "401" in (outcome.error or "")
+    clock.now += timedelta(days=1)
+    assert await outbox.drain(settings(), store, {"hook": hook}, clock) == []
+    assert store.delivery_counts() == {"failed": 1}
+
+
+async def test_retry_after_is_honoured(store: Store) -> None:
+    clock = Clock()
+    hook = Scripted("hook", TransientDeliveryError("HTTP 429", retry_after=120))
+    await outbox.drain(settings(), store, {"hook": hook}, clock)
+    clock.now += timedelta(seconds=60)
+    assert await outbox.drain(settings(), store, {"hook": hook}, clock) == []
+    clock.now += timedelta(seconds=61)
+    assert [o.status for o in await outbox.drain(settings(), store, {"hook": hook}, clock)] == [
+        "sent"
+    ]
+
+
+async def test_gives_up_after_the_limit(store: Store) -> None:
+    clock = Clock()
+    hook = Scripted("hook", *[TransientDeliveryError("HTTP 503")] * 100)
+    statuses = []
+    for _ in range(40):
+        statuses += [o.status for o in await outbox.drain(settings(), store, {"hook": hook}, clock)]
+        clock.now += timedelta(hours=1, minutes=10)
+    assert statuses[-1] == "failed"
+    assert statuses.count("failed") == 1
+    assert store.delivery_counts() == {"failed": 1}
+
+
+async def test_missing_channel_stays_queued(store: Store) -> None:
+    (outcome,) = await outbox.drain(settings(), store, {}, Clock())
+    assert outcome.status == "retry" and "no longer in the config" in (outcome.error or "")
+
+
+def test_backoff_doubles_and_caps() -> None:
+    policy = DeliverySettings()
+    waits = [outbox.retry_delay(n, policy, None).total_seconds() for n in range(1, 15)]
+    assert 4.5 <= waits[0] <= 5.5
+    assert 9 <= waits[1] <= 11
+    assert max(waits) <= 3600 * 1.1
