@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from sqlalchemy.engine import make_url
 
 from monitor.errors import ConfigError
+from monitor.query import QuerySyntaxError, compile_watch
 from monitor.schedule import Schedule, parse_cron, parse_duration, parse_schedule
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
@@ -317,6 +318,23 @@ def _resolve_storage_url(settings: Settings) -> str:
     return settings.storage.url
 
 
+def _compile_problems(watch: WatchConfig) -> list[str]:
+    """Compile the watch as the matcher will; report a syntax error with its caret."""
+    try:
+        compile_watch(
+            watch.name,
+            terms=watch.terms,
+            exclude=watch.exclude,
+            query=watch.query,
+            languages=watch.languages,
+        )
+    except QuerySyntaxError as exc:
+        return [f".query: {exc}"]
+    except ValueError as exc:
+        return [f": {exc}"]
+    return []
+
+
 def _check_references(settings: Settings) -> None:
     path = settings.path
     problems: list[str] = []
@@ -339,15 +357,21 @@ def _check_references(settings: Settings) -> None:
                 parse_cron(source.cron, ZoneInfo("UTC"))
             except ValueError as exc:
                 problems.append(f"{key}.cron: {exc}")
+        if source.type == "page" or source.full_text:
+            problems.append(
+                f"{key}: page sources and full_text are not supported yet in this version"
+            )
         if source.links is not None and source.type != "page":
             problems.append(f'{key}.links: only a type = "page" source has links')
 
     for i, watch in enumerate(settings.watches):
         key = f"watches[{i}] ({watch.name})"
-        if watch.query is not None and (watch.terms or watch.exclude):
-            problems.append(f"{key}: set either query or terms/exclude, not both")
+        if watch.query is not None and watch.terms:
+            problems.append(f"{key}: set either query or terms, not both")
         elif watch.query is None and not watch.terms:
             problems.append(f"{key}: a watch needs terms (or a query)")
+        else:
+            problems.extend(f"{key}{p}" for p in _compile_problems(watch))
 
     watch_names = {w.name for w in settings.watches}
     channel_names = {c.name for c in settings.channels}

@@ -148,6 +148,10 @@ BAD_CONFIGS = [
     pytest.param(
         "[http]\ntimeout = -1\n" + BASE, "http.timeout", "greater than 0", id="negative-timeout",
     ),
+    pytest.param(
+        BASE.replace('url = "https://news.example.org/feed.xml"', 'url = "https://news.example.org/feed.xml"\nfull_text = true'),
+        "sources[0] (feed-a)", "not supported yet", id="full-text-not-yet",
+    ),
     pytest.param("[[sources]\nname = 1", "invalid TOML", "", id="invalid-toml"),
 ]  # fmt: skip
 
@@ -187,3 +191,27 @@ def test_cli_check_ok(tmp_path: Path) -> None:
     result = run_cli("check", config=write_config(tmp_path, BASE))
     assert result.returncode == 0, result.stderr
     assert "1 sources, 1 watches, 1 channels, 1 subscribers" in result.stdout
+
+
+def test_query_syntax_error_points_at_the_column(tmp_path: Path) -> None:
+    text = BASE.replace('terms = ["Cuba", "visa"]', "query = 'Cuba AND (visa OR consul*'")
+    path = write_config(tmp_path, text)
+    result = run_cli("check", config=path)
+    assert result.returncode == 2
+    assert "watches[0] (cuba-visas).query:" in result.stderr
+    lines = result.stderr.splitlines()
+    query_line = next(
+        i for i, line in enumerate(lines) if line.strip() == "Cuba AND (visa OR consul*"
+    )
+    caret = lines[query_line + 1]
+    assert caret.strip() == "^"
+    column = caret.index("^") - lines[query_line].index("C")
+    assert "Cuba AND (visa OR consul*"[column] == "("  # the parenthesis never closed
+
+
+def test_query_and_terms_are_exclusive(tmp_path: Path) -> None:
+    text = BASE.replace('terms = ["Cuba", "visa"]', "terms = [\"Cuba\"]\nquery = 'visa'")
+    with pytest.raises(
+        ConfigError, match=r"watches\[0\] \(cuba-visas\): set either query or terms"
+    ):
+        load_text(tmp_path, text)
