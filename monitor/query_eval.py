@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable
 
 from monitor.query_parse import And, Node, Not, Or, Phrase, Term
-from monitor.query_types import Document
+from monitor.query_types import Document, Hit
 from monitor.text import WORD_RE, fold_aligned, original_span, stem_en, stem_es, tokenize
 
 EN, ES, ANY = 0, 1, 2
@@ -56,7 +56,7 @@ def atom_key(atom: Atom) -> list[str]:
 class DocIndex:
     """One document's folded fields and the occurrences of every watched atom in it."""
 
-    __slots__ = ("_folded", "atoms_of", "cache", "found", "mode", "texts")
+    __slots__ = ("_folded", "atoms_of", "cache", "found", "hit_cache", "mode", "texts")
 
     def __init__(
         self, doc: Document, mode: int, atoms_of: Callable[[str, int], tuple[Atom, ...]]
@@ -66,6 +66,7 @@ class DocIndex:
         self.atoms_of = atoms_of
         self.found: dict[Atom, list[Occ]] = {}
         self.cache: dict[object, object] = {}
+        self.hit_cache: dict[HitT, Hit] = {}
         self._folded: list[tuple[str, list[int] | None] | None] = [None, None]
 
     def fold_field(self, fi: int) -> tuple[str, list[int] | None]:
@@ -172,13 +173,16 @@ Alt = AtomAlt | PhraseAlt
 class Leaf:
     """A query term as written (``label``), optionally scoped to one field."""
 
-    __slots__ = ("alternatives", "column", "field", "label")
+    __slots__ = ("alternatives", "column", "field", "label", "simple")
 
     def __init__(self, label: str, field: int | None, alts: tuple[Alt, ...], column: int) -> None:
         self.label = label
         self.field = field
         self.alternatives = alts
         self.column = column
+        # a single word in any field: presence of its atom is the whole test
+        only = alts[0] if len(alts) == 1 else None
+        self.simple = only.trigger if isinstance(only, AtomAlt) and field is None else None
 
     def leaves(self) -> list[Leaf]:
         return [self]
@@ -187,11 +191,14 @@ class Leaf:
         return {a for alt in self.alternatives for a in alt.all_atoms()}
 
     def occ(self, ix: DocIndex) -> list[Occ]:
+        alts = self.alternatives
+        if self.field is None and len(alts) == 1:
+            return alts[0].occurrences(ix)
         cached = ix.cache.get(self)
         if cached is None:
-            alts = self.alternatives
-            found = alts[0].occurrences(ix) if len(alts) == 1 else []
-            if len(alts) > 1:
+            if len(alts) == 1:
+                found = alts[0].occurrences(ix)
+            else:
                 found = sorted({o for alt in alts for o in alt.occurrences(ix)})
             if self.field is not None:
                 found = [o for o in found if o[0] == self.field]
@@ -199,6 +206,8 @@ class Leaf:
         return cached  # type: ignore[return-value]
 
     def test(self, ix: DocIndex) -> bool:
+        if self.simple is not None:
+            return self.simple in ix.found
         return bool(self.occ(ix))
 
     def spans(self, ix: DocIndex) -> list[Span]:
@@ -219,7 +228,10 @@ class AndNode:
         return [leaf for c in self.children for leaf in c.leaves()]
 
     def test(self, ix: DocIndex) -> bool:
-        return all(c.test(ix) for c in self.children)
+        for c in self.children:
+            if not c.test(ix):
+                return False
+        return True
 
     def spans(self, ix: DocIndex) -> list[Span]:
         return [s for c in self.children for s in c.spans(ix)]
@@ -232,7 +244,10 @@ class OrNode(AndNode):
     __slots__ = ()
 
     def test(self, ix: DocIndex) -> bool:
-        return any(c.test(ix) for c in self.children)
+        for c in self.children:
+            if c.test(ix):
+                return True
+        return False
 
     def hits(self, ix: DocIndex) -> list[HitT]:
         return [h for c in self.children if c.test(ix) for h in c.hits(ix)]
@@ -352,7 +367,37 @@ def compile_tree(node: Node) -> EvalNode:
 
 
 def positive_atoms(root: EvalNode) -> frozenset[Atom]:
-    """Trigger atoms of the leaves under an even number of NOTs."""
+    """Atoms of which at least one must occur for ``root`` to be true (trigger atoms).
+
+    For AND and NEAR one operand's set suffices (the smallest, then the one with the
+    longest scanner keys, i.e. the rarest words); OR needs all of its operands' sets."""
+
+    def rank(atoms: frozenset[Atom]) -> tuple[int, int]:
+        return len(atoms), -min(len(k) for a in atoms for k in atom_key(a))
+
+    def need(node: EvalNode) -> frozenset[Atom] | None:
+        if isinstance(node, Leaf):
+            return frozenset(alt.trigger for alt in node.alternatives)
+        if isinstance(node, NotNode):
+            inner = node.child
+            return need(inner.child) if isinstance(inner, NotNode) else None
+        if isinstance(node, NearNode):
+            options = [need(node.left), need(node.right)]
+        elif isinstance(node, OrNode):
+            parts = [need(c) for c in node.children]
+            if any(p is None for p in parts):
+                return None
+            return frozenset().union(*parts)  # type: ignore[arg-type]
+        else:
+            options = [need(c) for c in node.children]
+        usable = [o for o in options if o]
+        return min(usable, key=rank) if usable else None
+
+    found = need(root)
+    return found if found else frozenset(_all_positive(root))
+
+
+def _all_positive(root: EvalNode) -> set[Atom]:
     out: set[Atom] = set()
 
     def walk(node: EvalNode, positive: bool) -> None:
@@ -369,7 +414,7 @@ def positive_atoms(root: EvalNode) -> frozenset[Atom]:
                 walk(child, positive)
 
     walk(root, True)
-    return frozenset(out)
+    return out
 
 
 def matches_nothing_node(root: EvalNode) -> NotNode | None:

@@ -201,11 +201,20 @@ def _keyed(watch: CompiledWatch) -> set[Atom]:
 
 def make_match(watch: CompiledWatch, ix: DocIndex) -> WatchMatch:
     """Build the WatchMatch (hits in original offsets) for a watch known to match."""
-    raw = sorted(set(watch.root.hits(ix)))
+    raw = watch.root.hits(ix)
+    if len(raw) > 1:
+        raw = sorted(set(raw))
+    cache = ix.hit_cache
     hits = []
-    for fi, start, end, label in raw:
-        offsets = ix.offsets(fi)
-        ostart, oend = original_span(offsets, start, end)
-        hits.append(Hit(FIELDS[fi], ostart, oend, label))
-    seen = {h.term for h in hits}
-    return WatchMatch(watch.name, tuple(t for t in watch.terms if t in seen), tuple(hits))
+    labels = set()
+    for key in raw:
+        hit = cache.get(key)
+        if hit is None:
+            fi, start, end, label = key
+            ostart, oend = original_span(ix.offsets(fi), start, end)
+            hit = cache[key] = Hit(FIELDS[fi], ostart, oend, label)
+        hits.append(hit)
+        labels.add(key[3])
+    terms = watch.terms
+    matched = terms if len(labels) == len(terms) else tuple(t for t in terms if t in labels)
+    return WatchMatch(watch.name, matched, tuple(hits))

@@ -68,6 +68,7 @@ async def test_first_poll_alerts_recent_and_undated_not_old(runtime: tuple[Runti
     outcome = await poll_source(rt, rt.settings.sources[0])
     assert (outcome.status, outcome.items, outcome.new_items, outcome.matches) == ("ok", 5, 5, 2)
     pending, total = rt.store.pending_alerts("newsroom", 10)
+    assert total == 2
     assert sorted(p.title for p in pending) == ["Cuba talks today", "Undated Cuba note"]
     assert pending[0].snippet  # a snippet was stored with the alert
 
