@@ -228,7 +228,7 @@ class AndNode:
         return [leaf for c in self.children for leaf in c.leaves()]
 
     def test(self, ix: DocIndex) -> bool:
-        for c in self.children:
+        for c in self.children:  # noqa: SIM110 - a plain loop is faster than all(genexpr)
             if not c.test(ix):
                 return False
         return True
@@ -244,7 +244,7 @@ class OrNode(AndNode):
     __slots__ = ()
 
     def test(self, ix: DocIndex) -> bool:
-        for c in self.children:
+        for c in self.children:  # noqa: SIM110 - a plain loop is faster than any(genexpr)
             if c.test(ix):
                 return True
         return False

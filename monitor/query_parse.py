@@ -21,7 +21,7 @@ Operators are upper case; ``and``/``or``/``not``/``near`` in lower case are plai
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.query_types import QuerySyntaxError
 
@@ -174,6 +174,7 @@ class _Parser:
         self.query = query
         self.toks = _lex(query)
         self.pos = 0
+        self.scope: str | None = None  # enclosing field scope while parsing its group
 
     def error(self, column: int, message: str) -> QuerySyntaxError:
         return QuerySyntaxError(self.query, column, message)
@@ -252,7 +253,7 @@ class _Parser:
             raise self.error(len(self.query) + 1, "expected a term")
         self.take()
         if tok.kind == "FIELD":
-            if field is not None:
+            if field is not None or self.scope is not None:
                 raise self.error(tok.column, f"'{tok.text}:' inside another field scope")
             return self.primary(tok.text)
         if tok.kind == "WORD":
@@ -268,11 +269,15 @@ class _Parser:
             close = self.peek()
             if close is not None and close.kind == "RPAREN":
                 raise self.error(tok.column, "empty parentheses")
+            outer, self.scope = self.scope, field or self.scope
             inner = self.or_expr()
+            self.scope = outer
             close = self.peek()
             if close is None or close.kind != "RPAREN":
                 raise self.error(tok.column, "unclosed '('")
             self.take()
+            if isinstance(inner, And | Or):
+                inner = replace(inner, column=tok.column)  # a group is reported at its '('
             return _scoped(self, inner, field) if field else inner
         if tok.kind == "RPAREN":
             raise self.error(tok.column, "unmatched ')'")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor import query_match
-from monitor.query import Document, QuerySyntaxError, WatchSet, compile_watch
+from monitor.query import (
+    CompiledWatch,
+    Document,
+    QuerySyntaxError,
+    WatchSet,
+    compile_watch,
+    explain,
+    format_explanation,
+)
 
 SEED = Path(__file__).parent / "fixtures" / "seed" / "us-cuba-visa-talks.txt"
 
@@ -109,3 +119,179 @@ def test_watchset_tokenises_each_document_once(monkeypatch: pytest.MonkeyPatch) 
     got = WatchSet(watches).match(seed_doc())
     assert len(got) == 51
     assert len(calls) == 1
+
+
+# --- the table of query cases ------------------------------------------------------------------
+
+CASES = tomllib.loads((Path(__file__).parent / "data" / "query_cases.toml").read_text("utf-8"))[
+    "case"
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_query_case(case: dict[str, Any]) -> None:
+    if case.get("seed"):
+        doc = seed_doc(case.get("language", "en"))
+    else:
+        doc = Document(case.get("title", ""), case.get("body", ""), case.get("language"))
+    watch = compile_watch(
+        case["name"],
+        query=case.get("query"),
+        terms=case.get("watch_terms", ()),
+        exclude=case.get("watch_exclude", ()),
+        languages=case.get("watch_languages", ()),
+    )
+    got = WatchSet([watch]).match(doc)
+    assert bool(got) == case["match"], explain_text(watch, doc)
+    if not got:
+        return
+    (match,) = got
+    texts = [(doc.title if h.field == "title" else doc.body)[h.start : h.end] for h in match.hits]
+    if "matched" in case:
+        assert list(match.matched_terms) == case["matched"]
+    if "highlights" in case:
+        assert texts == case["highlights"]
+    for text in case.get("highlights_include", ()):
+        assert text in texts
+
+
+def explain_text(watch: CompiledWatch, doc: Document) -> str:
+    return format_explanation(explain(watch, doc))
+
+
+def test_case_table_is_big_and_names_are_unique() -> None:
+    names = [c["name"] for c in CASES]
+    assert len(names) >= 60
+    assert len(set(names)) == len(names)
+
+
+# --- syntax errors ------------------------------------------------------------------------------
+
+SYNTAX_ERRORS = [
+    ("(visa OR cuba", 1, "unclosed '('"),
+    ("visa OR cuba)", 13, "unmatched ')'"),
+    ('"Havana consulate', 1, "unterminated quote"),
+    ('visa "Havana', 6, "unterminated quote"),
+    ("visa AND", 6, "AND needs a term on its right"),
+    ("OR visa", 1, "OR needs a term on its left"),
+    ("visa OR OR cuba", 6, "OR needs a term on its right"),
+    ("visa NOT", 6, "NOT needs a term on its right"),
+    ("visa -", 6, "'-' must be followed by a term"),
+    ("visa NEAR/3", 6, "NEAR needs a term on its right"),
+    ("visa NEAR/x cuba", 6, "NEAR needs a distance"),
+    ("visa NEAR cuba", 6, "NEAR needs a distance"),
+    ("visa NEAR/0 cuba", 6, "NEAR needs a distance"),
+    ("visa NEAR/500 cuba", 6, "NEAR needs a distance"),
+    ("a NEAR/3 (b AND c)", 10, "NEAR operands must be terms"),
+    ("a NEAR/3 -b", 10, "cannot be negated"),
+    ("", 1, "empty query"),
+    ("   ", 1, "empty query"),
+    ("()", 1, "empty parentheses"),
+    ('visa ""', 6, "empty phrase"),
+    ("headline:visa", 1, "unknown field 'headline:'"),
+    ("visa title:", 6, "'title:' must be followed by a term"),
+    ("title:(body:visa)", 8, "inside another field scope"),
+    ("con*sul", 4, "'*' is only allowed at the end"),
+    ("c*", 1, "wildcard needs at least 2 letters"),
+    ("visa &&", 6, "has no letters or digits"),
+    ("-visa", 1, "matches items that contain none of its terms"),
+    ("visa OR -cuba", 9, "matches items that contain none of its terms"),
+]
+
+
+@pytest.mark.parametrize(("query", "column", "message"), SYNTAX_ERRORS)
+def test_syntax_error_column_and_message(query: str, column: int, message: str) -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_watch("w", query=query)
+    assert err.value.column == column
+    assert message in err.value.message
+    assert err.value.query == query
+    assert isinstance(err.value, ValueError)
+
+
+def test_syntax_error_renders_caret_under_column() -> None:
+    with pytest.raises(QuerySyntaxError) as err:
+        compile_watch("w", query="Havana NEAR/x consul*")
+    assert str(err.value) == (
+        "NEAR needs a distance from 1 to 100, written NEAR/5\nHavana NEAR/x consul*\n       ^"
+    )
+
+
+# --- languages -----------------------------------------------------------------------------------
+
+
+def test_language_detection_only_when_a_watch_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = query_match.detect_language
+
+    def counting(text: str) -> str | None:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(query_match, "detect_language", counting)
+    plain = compile_watch("plain", query="Cuba")
+    es1 = compile_watch("es1", query="Cuba", languages=["es"])
+    es2 = compile_watch("es2", terms=["visa"], languages=["ES"])
+    english = seed_doc(language=None)
+    assert [m.watch for m in WatchSet([plain]).match(english)] == ["plain"]
+    assert calls == []
+    assert [m.watch for m in WatchSet([plain, es1, es2]).match(english)] == ["plain"]
+    assert len(calls) == 1  # detected once for both watches
+    assert [m.watch for m in WatchSet([es1]).match(seed_doc(language="es"))] == ["es1"]
+    assert len(calls) == 1  # the caller's language is trusted
+
+
+def test_language_region_subtag_is_ignored() -> None:
+    watch = compile_watch("w", query="Cuba", languages=["en"])
+    assert WatchSet([watch]).match(Document("Cuba", "", "en-US"))
+
+
+# --- explain -------------------------------------------------------------------------------------
+
+
+def test_explain_match() -> None:
+    watch = compile_watch("cuba", query='Havana NEAR/6 consul* -"Visa Inc"')
+    e = explain(watch, seed_doc())
+    assert e.matched and e.failed is None
+    assert [(c.depth, c.label, c.result) for c in e.clauses] == [
+        (0, "AND", True),
+        (1, "NEAR/6", True),
+        (2, "Havana", True),
+        (2, "consul*", True),
+        (1, "NOT", True),
+        (2, '"Visa Inc"', False),
+    ]
+    consul = next(t for t in e.terms if t.term == "consul*")
+    (hit,) = consul.hits
+    assert hit.text == "consular" and hit.field == "body"
+    assert seed_doc().body[hit.start : hit.end] == "consular"
+    assert "limited [consular] services in Havana" in hit.context
+    assert e.match is not None and e.match.matched_terms == ("Havana", "consul*")
+    text = format_explanation(e)
+    assert "result: MATCH" in text
+    assert "yes      consul*" in text
+    assert "Visa Inc: 0 hits" in text
+
+
+def test_explain_names_the_failing_clause() -> None:
+    watch = compile_watch("w", query="Cuba AND title:deport* AND visa")
+    e = explain(watch, seed_doc())
+    assert not e.matched
+    assert e.failed == "title:deport*"
+    assert "failed: title:deport*" in format_explanation(e)
+    hits = {t.term: len(t.hits) for t in e.terms}
+    assert hits["deport*"] == 0 and hits["Cuba"] > 5
+
+
+def test_explain_word_positions() -> None:
+    e = explain(compile_watch("w", query="gamma"), Document("", "alpha, beta  gamma"))
+    (hit,) = e.terms[0].hits
+    assert (hit.word_index, hit.start, hit.end) == (2, 13, 18)
+
+
+def test_explain_language_failure() -> None:
+    watch = compile_watch("w", query="Cuba", languages=["es"])
+    e = explain(watch, seed_doc(language=None))
+    assert not e.matched and not e.language_ok
+    assert e.language == "en"
+    assert e.failed is not None and "languages" in e.failed
