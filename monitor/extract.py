@@ -1,0 +1,416 @@
+"""Extract stage: turn one fetched HTML page into an Article (title, body text, metadata).
+
+``extract_article(html, url)`` is a pure function of its arguments.  It must not touch
+the network or the disk, must not use any HTML library but selectolax's Lexbor
+backend, and must never raise on bad input: a page that is not HTML, a truncated or
+absurdly nested page, or one with no article at all yields an Article whose ``text``
+is empty or partial and whose ``reason`` says why.  Finding the body lives in
+``monitor.extract_body``; this module checks the input, reads the metadata and puts
+the result together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from monitor.extract_body import extract_body
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What the extract stage knows about one page."""
+
+    title: str | None
+    text: str  # paragraphs separated by one blank line; "" when none found
+    published_at: datetime | None  # timezone-aware UTC
+    canonical_url: str | None
+    language: str | None  # primary subtag, lower-case ("en")
+    reason: str | None = None  # why text is empty or partial; None when fine
+
+
+# --- input checks -------------------------------------------------------------------
+
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
+_TAG_RE = re.compile(r"<[a-zA-Z!/?]")
+_FEED_RE = re.compile(r"<(?:rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
+_HTML_RE = re.compile(r"<(?:html|body|head|p|div|article)[\s>/]", re.IGNORECASE)
+
+# Depth accounting for elements that a real page always closes explicitly.  Lexbor
+# (like any HTML5 tree builder) spends time proportional to the depth of the open
+# elements on every tag, so a document of a million nested <div> would take hours.
+_OPEN_CLOSE_RE = re.compile(
+    r"<(/?)(?:[dD][iI][vV]|[sS][pP][aA][nN]|section|article|ul|ol|blockquote|font|table)[\s>]"
+)
+_BODY_TAG_RE = re.compile(r"<[bB][oO][dD][yY][\s>]")
+_STEP = {"": 1, "/": -1}
+_MAX_DEPTH = 400
+_MAX_DEPTH_WORK = 20_000_000  # sum of open-element depth over all tags
+_FLATTEN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:\s[^>]*)?>)+")
+_MOJIBAKE_RE = re.compile(
+    "[ÃÂâ][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
+)
+
+
+def _looks_binary(head: str) -> bool:
+    sample = head[:4096]
+    return len(_CONTROL_RE.findall(sample)) > max(8, len(sample) // 50)
+
+
+def _not_html_reason(html: str) -> str | None:
+    head = html[:4096].lstrip("\ufeff \t\r\n")
+    if not head:
+        return "empty document"
+    if _looks_binary(head):
+        return "not HTML"
+    if head[0] in "{[":
+        return "not HTML"
+    if _FEED_RE.search(head[:2048]) and not _HTML_RE.search(head[:2048]):
+        return "not HTML"
+    if not _TAG_RE.search(html[:65536]):
+        return "not HTML"
+    return None
+
+
+def _too_deep(html: str) -> bool:
+    depths = list(itertools.accumulate(map(_STEP.__getitem__, _OPEN_CLOSE_RE.findall(html))))
+    return bool(depths) and (max(depths) > _MAX_DEPTH or sum(depths) > _MAX_DEPTH_WORK)
+
+
+def _flatten(html: str) -> str:
+    """Replace every run of tags by a paragraph break: the text survives, nesting not."""
+    return _FLATTEN_RE.sub("<p>", html)
+
+
+def _truncated(html: str) -> bool:
+    tail = html[-2048:].lower()
+    return "</html>" not in tail and "</body>" not in tail
+
+
+def _repair_mojibake(text: str) -> str | None:
+    """Undo UTF-8 that was decoded as Windows-1252/Latin-1; None when it does not fit."""
+    out = bytearray()
+    for ch in text:
+        code = ord(ch)
+        if code < 256:
+            out.append(code)
+            continue
+        try:
+            out += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            return None
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+# --- metadata ----------------------------------------------------------------------
+
+_ISO_RE = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T\s]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.IGNORECASE,
+)
+_URL_DATE_RES = (
+    re.compile(r"/((?:19|20)\d{2})/(\d{1,2})/(\d{1,2})(?:/|$)"),
+    re.compile(r"/((?:19|20)\d{2})-(\d{2})-(\d{2})(?:[-/_.]|$)"),
+    re.compile(r"[/_-]((?:19|20)\d{2})(\d{2})(\d{2})(?:[-/_.]|$)"),
+)
+_PUBLISHED_METAS = (
+    "article:published_time", "og:article:published_time", "datepublished",
+    "article.published", "published_time", "publishdate", "publish-date", "pubdate",
+    "publication_date", "sailthru.date", "parsely-pub-date", "dc.date.issued",
+    "dcterms.issued", "dc.date", "dcterms.date", "dcterms.created", "date",
+    "article:modified_time", "og:updated_time",
+)  # fmt: skip
+_ARTICLE_TYPES = re.compile(r"article|posting|report|news|blog", re.IGNORECASE)
+_TITLE_SEPARATORS = re.compile(r"\s+(?:[|\-–—:·»/]|::|//)\s+")
+_LANG_RE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_date(value: str) -> datetime | None:
+    """A timezone-aware UTC datetime from an ISO 8601 or RFC 2822 string, else None."""
+    value = value.strip()
+    if not value:
+        return None
+    match = _ISO_RE.search(value[:64])
+    if match:
+        year, month, day, hour, minute, second, zone = match.groups()
+        try:
+            parsed = datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+            )
+        except ValueError:
+            return None
+        tz = UTC
+        if zone and zone.upper() not in ("Z", "UTC", "GMT"):
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            if offset >= timedelta(hours=24):
+                return None
+            tz = timezone(sign * offset)
+        return _to_utc(parsed.replace(tzinfo=tz)) if 1970 <= parsed.year <= 2200 else None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return _to_utc(parsed) if 1970 <= parsed.year <= 2200 else None
+
+
+def date_from_url(url: str | None) -> datetime | None:
+    """The date in a URL path such as /2023/04/27/ or /2023-04-27-slug, else None."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    for pattern in _URL_DATE_RES:
+        match = pattern.search(path)
+        if match:
+            try:
+                return datetime(*(int(g) for g in match.groups()), tzinfo=UTC)
+            except ValueError:
+                continue
+    return None
+
+
+def _json_ld_objects(tree: LexborHTMLParser) -> Iterator[dict[str, Any]]:
+    """Every JSON object in the page's JSON-LD scripts, @graph and lists flattened."""
+    for script in tree.css('script[type="application/ld+json"]'):
+        raw = script.text().strip()
+        if not raw:
+            continue
+        try:
+            data = json.loads(raw, strict=False)
+        except ValueError:
+            continue
+        stack: list[Any] = [data]
+        seen = 0
+        while stack and seen < 1000:
+            item = stack.pop()
+            seen += 1
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                yield item
+                graph = item.get("@graph")
+                if isinstance(graph, list | dict):
+                    stack.append(graph)
+                main = item.get("mainEntity")
+                if isinstance(main, list | dict):
+                    stack.append(main)
+
+
+def _is_article_type(obj: dict[str, Any]) -> bool:
+    kind = obj.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return any(isinstance(k, str) and _ARTICLE_TYPES.search(k) for k in kinds)
+
+
+def _first_str(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list) and value:
+        return _first_str(value[0])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    values: dict[str, str]
+    ld_headline: str | None
+    ld_published: str | None
+    ld_language: str | None
+
+
+def _read_meta(tree: LexborHTMLParser) -> _Meta:
+    values: dict[str, str] = {}
+    for node in tree.css("meta[content]"):
+        attrs = node.attributes
+        content = (attrs.get("content") or "").strip()
+        if not content:
+            continue
+        for key in ("property", "name", "itemprop", "http-equiv"):
+            name = attrs.get(key)
+            if name:
+                values.setdefault(name.strip().lower(), content)
+    headline = published = language = None
+    for obj in sorted(_json_ld_objects(tree), key=lambda o: not _is_article_type(o)):
+        headline = headline or _first_str(obj.get("headline"))
+        published = published or _first_str(obj.get("datePublished"))
+        language = language or _first_str(obj.get("inLanguage"))
+    return _Meta(values, headline, published, language)
+
+
+def _published_at(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> datetime | None:
+    candidates: list[str] = []
+    if meta.ld_published:
+        candidates.append(meta.ld_published)
+    candidates.extend(meta.values[key] for key in _PUBLISHED_METAS if key in meta.values)
+    for node in tree.css(
+        "time[itemprop=datePublished], time[pubdate], [itemprop=datePublished][datetime], "
+        "[itemprop=datePublished][content], time[datetime]"
+    ):
+        attrs = node.attributes
+        value = attrs.get("datetime") or attrs.get("content")
+        if value:
+            candidates.append(value)
+    for value in candidates:
+        parsed = parse_date(value)
+        if parsed is not None:
+            return parsed
+    return date_from_url(url)
+
+
+def clean_title(title: str, site_name: str | None = None, host: str | None = None) -> str:
+    """Strip a " | Site name" style prefix or suffix from a page title."""
+    title = re.sub(r"\s+", " ", title).strip()
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    seps = _TITLE_SEPARATORS.findall(title)
+    names = {n.lower() for n in (site_name, host) if n}
+
+    def is_site(part: str) -> bool:
+        low = part.lower().strip()
+        return bool(low) and any(low in n or n in low.replace(" ", "") for n in names)
+
+    # Drop trailing segments that name the site or are short labels after a pipe.
+    while len(parts) > 1:
+        last, sep = parts[-1], seps[len(parts) - 2]
+        rest_words = len(" ".join(parts[:-1]).split())
+        if is_site(last) or (
+            sep.strip() in ("|", "-", "–", "—", "::", "»", "·", "//")
+            and len(last.split()) <= 4
+            and rest_words >= 3
+        ):
+            parts.pop()
+        else:
+            break
+    while len(parts) > 1 and is_site(parts[0]):
+        parts.pop(0)
+        seps.pop(0)
+    result = parts[0]
+    for i, part in enumerate(parts[1:]):
+        result += seps[i] + part
+    return result.strip()
+
+
+def _title(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> str | None:
+    site = meta.values.get("og:site_name")
+    host = urlsplit(url).hostname if url else None
+    if host:
+        host = host.removeprefix("www.").rsplit(".", 1)[0]
+    for raw in (meta.values.get("og:title"), meta.ld_headline, meta.values.get("twitter:title")):
+        if raw:
+            return clean_title(raw, site, host) or None
+    h1 = tree.css_first("h1")
+    if h1 is not None:
+        text = re.sub(r"\s+", " ", h1.text()).strip()
+        if text:
+            return text
+    node = tree.css_first("title")
+    if node is not None:
+        text = node.text()
+        if text.strip():
+            return clean_title(text, site, host) or None
+    return None
+
+
+def _canonical(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> str | None:
+    href = None
+    node = tree.css_first("link[rel~=canonical][href]")
+    if node is not None:
+        href = (node.attributes.get("href") or "").strip() or None
+    href = href or meta.values.get("og:url")
+    if not href:
+        return None
+    resolved = urljoin(url, href) if url else href
+    return resolved if urlsplit(resolved).scheme in ("http", "https") else None
+
+
+def _language(tree: LexborHTMLParser, meta: _Meta) -> str | None:
+    html = tree.css_first("html")
+    candidates = [
+        html.attributes.get("lang") if html is not None else None,
+        html.attributes.get("xml:lang") if html is not None else None,
+        meta.values.get("content-language"),
+        meta.values.get("og:locale"),
+        meta.ld_language,
+        meta.values.get("language"),
+    ]
+    for value in candidates:
+        if value:
+            match = _LANG_RE.match(value)
+            if match:
+                return match.group(1).lower()
+    return None
+
+
+# --- the stage ---------------------------------------------------------------------
+
+
+def extract_article(html: str, url: str | None = None) -> Article:
+    """Extract title, body text and metadata from one HTML page; never raises on bad input."""
+    if isinstance(html, bytes | bytearray):
+        html = bytes(html).decode("utf-8", errors="replace")
+    elif not isinstance(html, str):
+        return Article(None, "", None, None, None, "not HTML")
+    bad = _not_html_reason(html)
+    if bad is not None:
+        return Article(None, "", date_from_url(url), None, None, bad)
+
+    reasons: list[str] = []
+    if _too_deep(html):
+        html = _flatten(html)
+        reasons.append("markup too deeply nested; layout ignored")
+    if _truncated(html):
+        reasons.append("truncated page")
+    if not _BODY_TAG_RE.search(html):
+        reasons.append("no <body> element")
+
+    tree = LexborHTMLParser(html)
+    meta = _read_meta(tree)
+    title = _title(tree, meta, url)
+    published_at = _published_at(tree, meta, url)
+    canonical_url = _canonical(tree, meta, url)
+    language = _language(tree, meta)
+    body = extract_body(tree, html)
+    text = body.text
+    if not text:
+        reasons.insert(0, "no article found")
+    if _MOJIBAKE_RE.search(text[:20000]) or (title and _MOJIBAKE_RE.search(title)):
+        repaired = _repair_mojibake(text)
+        if repaired is not None:
+            text = repaired
+            if title:
+                title = _repair_mojibake(title) or title
+            reasons.append("mis-decoded charset repaired")
+        else:
+            reasons.append("mis-decoded charset (mojibake)")
+    return Article(
+        title=title,
+        text=text,
+        published_at=published_at,
+        canonical_url=canonical_url,
+        language=language,
+        reason="; ".join(reasons) or None,
+    )

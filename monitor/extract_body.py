@@ -1,0 +1,424 @@
+"""Extract stage, body half: find the article body in a parsed page and render its text.
+
+Given a selectolax (Lexbor) tree, this module removes page furniture (navigation,
+share bars, related-story lists, comments, banners, promo and newsletter boxes,
+captions, ads), scores the remaining text blocks to find the element that holds the
+story, and renders that element as paragraphs separated by a blank line.
+
+It must not fetch anything, must not use any other HTML library, and must never
+recurse in Python over the tree: pages can be deeply nested, so every walk here uses
+an explicit stack or selectolax's own (C) iteration.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+# Elements whose content is never article text.
+JUNK_TAGS = [
+    "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+    "embed", "canvas", "video", "audio", "map", "button", "input", "select",
+    "textarea", "option", "label", "link", "meta", "title", "head", "dialog",
+]  # fmt: skip
+
+# Semantic furniture, removed unless it holds most of the page's text.
+FURNITURE_SELECTOR = (
+    "nav, aside, footer, menu, figcaption, "
+    "[role=navigation], [role=complementary], [role=contentinfo], [role=banner], "
+    "[role=dialog], [role=alertdialog], [role=search], [hidden], [aria-hidden=true], "
+    '[itemprop=comment], [itemprop=author], [itemprop="associatedMedia"]'
+)
+
+BLOCK_TAGS = frozenset(
+    "p div section article main header footer h1 h2 h3 h4 h5 h6 ul ol li dl dt dd "
+    "blockquote pre table thead tbody tfoot tr td th caption figure figcaption hr br "
+    "address center details summary fieldset form legend body html aside nav".split()
+)
+HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+
+
+def _trie(words: list[str]) -> str:
+    """A regex alternation of ``words`` factored by prefix (much faster in ``re``)."""
+    root: dict[str, dict[str, object]] = {}
+    for word in words:
+        node: dict[str, object] = root  # type: ignore[assignment]
+        for ch in word:
+            node = node.setdefault(ch, {})  # type: ignore[assignment]
+        node[""] = {}
+
+    pending: list[tuple[dict[str, object], list[str]]] = []
+
+    def build(node: dict[str, object]) -> str:
+        # Iterative would be overkill: the depth is bounded by the longest word.
+        alternatives = [
+            re.escape(ch) + build(child)  # type: ignore[arg-type]
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if not alternatives:
+            return ""
+        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+        if "" in node:
+            return "(?:" + body + ")?"
+        return body
+
+    del pending
+    return build(root)
+
+
+# Class/id words that mark page furniture.  Matched as substrings of the lower-cased
+# "class id" string, except the short ones in _NEGATIVE_TOKENS which must be whole
+# tokens (split on space, "-" and "_").
+_NEGATIVE_WORDS = [
+    "comment", "disqus", "share", "sharing", "social", "related", "recommend",
+    "newsletter", "subscri", "signup", "sign-up", "promo", "advert", "sponsor",
+    "cookie", "consent", "gdpr", "popup", "modal", "sidebar", "breadcrumb",
+    "outbrain", "taboola", "trending", "popular", "donat", "widget", "banner",
+    "footer", "masthead", "toolbar", "pagination", "byline", "author", "caption",
+    "credit", "sr-only", "visually-hidden", "screen-reader", "skip-link", "readmore",
+    "read-more", "more-stories", "paywall", "login", "rating", "carousel",
+    "slideshow", "gallery", "newsfeed", "jump-link", "follow-us", "supplement",
+    "additional", "dateline", "timestamp", "pubdate", "tags", "keyword",
+]  # fmt: skip
+_NEGATIVE_TOKENS = frozenset(
+    "ad ads adv adslot adunit advertising dfp gpt nav navbar menu meta "
+    "print tools share date time topics tag subnav overlay header".split()
+)
+# Whole class names (or ids) that hide an element.
+_HIDDEN_NAMES = frozenset(
+    "hidden hide d-none invisible is-hidden visually-hidden sr-only screen-reader-text "
+    "screenreader-only offscreen element-invisible".split()
+)
+_NEGATIVE_RE = re.compile(_trie(_NEGATIVE_WORDS))
+_TOKEN_SPLIT_RE = re.compile(r"[\s_-]+")
+_POSITIVE_RE = re.compile(
+    r"(?:article|story|entry|post|blog|news|main|page)[-_]?(?:body|content|text|copy|inner)"
+    r"|(?:body|main|rich)[-_]?(?:text|content|copy)|articlebody|\bprose\b|\bcontent\b"
+    r"|(?:^|[\s_-])body(?:$|[\s_-])"
+)
+
+_WS_RE = re.compile(r"\s+")
+_COMMA_RE = re.compile("[,،、，]")
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The rendered article body: paragraphs joined by a blank line, and how it went."""
+
+    text: str
+    found: bool
+
+
+def _class_id(node: LexborNode) -> str:
+    attrs = node.attributes
+    return f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
+
+
+def is_furniture_name(class_id: str) -> bool:
+    """True when a lower-cased "class id" string names page furniture."""
+    if not class_id.strip():
+        return False
+    if _NEGATIVE_RE.search(class_id):
+        return True
+    if any(name in _HIDDEN_NAMES for name in class_id.split()):
+        return True
+    return any(token in _NEGATIVE_TOKENS for token in _TOKEN_SPLIT_RE.split(class_id))
+
+
+def is_content_name(class_id: str) -> bool:
+    """True when a lower-cased "class id" string names the main content."""
+    return _POSITIVE_RE.search(class_id) is not None
+
+
+def _text_len(node: LexborNode) -> int:
+    return len(node.text(strip=True))
+
+
+def _link_len(node: LexborNode) -> int:
+    return sum(_text_len(a) for a in node.css("a"))
+
+
+def remove_junk(tree: LexborHTMLParser) -> None:
+    """Drop elements that never hold article text (scripts, styles, forms' controls)."""
+    tree.strip_tags(JUNK_TAGS)
+
+
+def _protected(root: LexborNode) -> set[int]:
+    """mem_ids of elements that name themselves the article body, and their ancestors."""
+    keep: set[int] = set()
+    for node in root.css("[itemprop=articleBody], [class], [id]"):
+        name = _class_id(node)
+        if not (is_content_name(name) or "articlebody" in str(node.attributes.get("itemprop"))):
+            continue
+        if _text_len(node) < 200 or is_furniture_name(name):
+            continue
+        ancestor: LexborNode | None = node
+        while ancestor is not None and ancestor.mem_id not in keep:
+            keep.add(ancestor.mem_id)
+            ancestor = ancestor.parent
+    return keep
+
+
+def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> None:
+    """Remove navigation, banners, share bars and the like from ``root``.
+
+    An element is spared when it holds most of the page's text (a layout wrapper
+    whose class happens to say "sidebar" or "has-comments"), names itself the main
+    content, or contains an element that does.
+    """
+    big = max(500, total_len // 2)
+    keep = _protected(root)
+    for node in root.css(FURNITURE_SELECTOR):
+        if node.parent is None or node.mem_id in keep:
+            continue
+        if _text_len(node) < big:
+            node.decompose(recursive=False)
+    if not by_name:
+        return
+    for node in root.css("[class], [id]"):
+        if node.parent is None or node.mem_id in keep:
+            continue
+        name = _class_id(node)
+        if not is_furniture_name(name) or is_content_name(name):
+            continue
+        if node.tag in ("body", "html", "main", "article"):
+            continue
+        if _text_len(node) < big:
+            node.decompose(recursive=False)
+
+
+def _tag_weight(tag: str) -> float:
+    if tag in ("div", "article", "section", "main"):
+        return 5.0
+    if tag in ("pre", "td", "blockquote"):
+        return 3.0
+    if tag in ("address", "ol", "ul", "dl", "dd", "dt", "li", "form"):
+        return -3.0
+    if tag in HEADING_TAGS or tag == "th":
+        return -5.0
+    return 0.0
+
+
+def _class_weight(node: LexborNode) -> float:
+    name = _class_id(node)
+    weight = 0.0
+    if is_content_name(name):
+        weight += 25.0
+    if is_furniture_name(name):
+        weight -= 25.0
+    return weight
+
+
+_DIRECT_TEXT_SELECTOR = "div, section, article, main, font, center"
+
+
+def _block_score(text: str, chunks: int = 1) -> float:
+    return 1.0 + len(_COMMA_RE.findall(text)) + min(len(text) / 100.0, 3.0 * chunks)
+
+
+@dataclass(slots=True)
+class _Scores:
+    score: dict[int, float]
+    node: dict[int, LexborNode]
+
+    def add(self, node: LexborNode, amount: float, weights: bool) -> None:
+        key = node.mem_id
+        if key not in self.score:
+            tag = node.tag or ""
+            self.score[key] = (_tag_weight(tag) + _class_weight(node)) if weights else 0.0
+            self.node[key] = node
+        self.score[key] += amount
+
+
+def _score_blocks(root: LexborNode, weights: bool) -> _Scores:
+    """Readability-style scores: each text block feeds its ancestors, less as they go up."""
+    scores = _Scores({}, {})
+    blocks: list[tuple[LexborNode, float]] = []
+    for node in root.css("p, pre, td, blockquote"):
+        text = _WS_RE.sub(" ", node.text()).strip()
+        if len(text) >= 25:
+            blocks.append((node, _block_score(text)))
+    for node in root.css(_DIRECT_TEXT_SELECTOR):
+        text = node.text(deep=False, strip=True)
+        if len(text) >= 25:
+            chunks = 1 + len(node.css("br")) // 2
+            # The container itself plays the paragraph: its score starts one level down.
+            scores.add(node, _block_score(text, chunks), weights)
+            blocks.append((node, _block_score(text, chunks) / 2.0))
+    for node, score in blocks:
+        ancestor = node.parent
+        level = 0
+        while ancestor is not None and level < 5:
+            tag = ancestor.tag
+            if tag is None or tag == "-document" or tag == "html":
+                break
+            divider = 1.0 if level == 0 else 2.0 if level == 1 else level * 3.0
+            scores.add(ancestor, score / divider, weights)
+            ancestor = ancestor.parent
+            level += 1
+    return scores
+
+
+def _link_density(node: LexborNode) -> float:
+    total = _text_len(node)
+    return _link_len(node) / total if total else 1.0
+
+
+def find_candidate(root: LexborNode, weights: bool = True) -> tuple[LexborNode, _Scores] | None:
+    """The element that holds the article, by readability-style paragraph scoring."""
+    scores = _score_blocks(root, weights)
+    if not scores.score:
+        return None
+    ranked = sorted(scores.score.items(), key=lambda item: item[1], reverse=True)[:5]
+    final: dict[int, float] = {}
+    for key, score in ranked:
+        final[key] = score * (1.0 - _link_density(scores.node[key]))
+        scores.score[key] = final[key]
+    best_key = max(final, key=final.__getitem__)
+    best = scores.node[best_key]
+    best_score = final[best_key]
+    # Several strong candidates inside one ancestor: the ancestor is the article.
+    strong = {k for k, v in final.items() if k != best_key and v >= 0.75 * best_score}
+    if len(strong) >= 2:
+        ancestor = best.parent
+        while ancestor is not None and ancestor.tag not in ("body", "html", None):
+            inside = 0
+            for key in strong:
+                node: LexborNode | None = scores.node[key]
+                while node is not None and node.mem_id != ancestor.mem_id:
+                    node = node.parent
+                inside += node is not None
+            if inside >= 2:
+                best = ancestor
+                break
+            ancestor = ancestor.parent
+    # Climb while the parent scores higher (the text spreads over sibling blocks).
+    last = scores.score.get(best.mem_id, best_score)
+    threshold = last / 3.0
+    parent = best.parent
+    while parent is not None and parent.tag not in ("body", "html", None):
+        parent_score = scores.score.get(parent.mem_id)
+        if parent_score is None:
+            parent = parent.parent
+            continue
+        if parent_score < threshold:
+            break
+        if parent_score > last:
+            best = parent
+            break
+        last = parent_score
+        parent = parent.parent
+    # A lone child says nothing: its parent is the container.
+    while (
+        best.parent is not None
+        and best.parent.tag not in ("body", "html", None)
+        and len(list(best.parent.iter())) == 1
+    ):
+        best = best.parent
+    return best, scores
+
+
+def _siblings(best: LexborNode, scores: _Scores) -> list[LexborNode]:
+    """``best`` and those of its siblings that look like more of the article."""
+    parent = best.parent
+    if parent is None or parent.tag in ("html", None):
+        return [best]
+    best_score = scores.score.get(best.mem_id, 0.0)
+    threshold = max(10.0, best_score * 0.2)
+    best_class = best.attributes.get("class") or ""
+    picked: list[LexborNode] = []
+    for sibling in parent.iter():
+        if sibling.mem_id == best.mem_id:
+            picked.append(sibling)
+            continue
+        bonus = best_score * 0.2 if best_class and sibling.attributes.get("class") == best_class else 0
+        if scores.score.get(sibling.mem_id, float("-inf")) + bonus >= threshold:
+            picked.append(sibling)
+        elif sibling.tag == "p":
+            text = _WS_RE.sub(" ", sibling.text()).strip()
+            density = _link_density(sibling)
+            if (len(text) > 80 and density < 0.25) or (
+                0 < len(text) <= 80 and density == 0 and re.search(r"\.( |$)", text)
+            ):
+                picked.append(sibling)
+    return picked
+
+
+def render(node: LexborNode) -> list[str]:
+    """The text of ``node`` as paragraphs: block elements break, inline text joins."""
+    paragraphs: list[str] = []
+    parts: list[str] = []
+    link_chars = 0
+
+    def flush() -> None:
+        nonlocal link_chars
+        text = _WS_RE.sub(" ", "".join(parts)).strip()
+        if text:
+            links = link_chars
+            if not (links > 0.6 * len(text) and len(text) < 300):
+                paragraphs.append(text)
+        parts.clear()
+        link_chars = 0
+
+    # Stack of (node, entering); an exit marker closes block elements.
+    stack: list[tuple[LexborNode, bool, bool]] = [(node, True, False)]
+    link_depth = 0
+    while stack:
+        current, entering, in_link = stack.pop()
+        tag = current.tag
+        if tag == "-text":
+            value = current.text_content or ""
+            parts.append(value)
+            if in_link:
+                link_chars += len(value.strip())
+            continue
+        if tag is None or tag.startswith("-"):
+            continue
+        if not entering:
+            flush()
+            continue
+        if tag in BLOCK_TAGS:
+            flush()
+            if tag == "br" or tag == "hr":
+                continue
+            stack.append((current, False, in_link))
+        child_in_link = in_link or tag == "a"
+        children = list(current.iter(include_text=True))
+        for child in reversed(children):
+            stack.append((child, True, child_in_link))
+    flush()
+    del link_depth
+    return paragraphs
+
+
+def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
+    root = tree.body or tree.root
+    if root is None:
+        return []
+    remove_junk(tree)
+    remove_furniture(root, _text_len(root), by_name=strict)
+    found = find_candidate(root, weights=strict)
+    if found is None:
+        return []
+    best, scores = found
+    paragraphs: list[str] = []
+    for node in _siblings(best, scores):
+        paragraphs.extend(render(node))
+    return paragraphs
+
+
+def extract_body(tree: LexborHTMLParser, html: str) -> Body:
+    """Find and render the article body of a parsed page (the tree is modified).
+
+    A first, strict attempt removes furniture by class and id names; when that leaves
+    next to nothing, a lenient attempt on a fresh parse of ``html`` keeps them.
+    """
+    paragraphs = _attempt(tree, strict=True)
+    if sum(len(p) for p in paragraphs) < 250:
+        retry = _attempt(LexborHTMLParser(html), strict=False)
+        if sum(len(p) for p in retry) > 2 * sum(len(p) for p in paragraphs):
+            paragraphs = retry
+    return Body("\n\n".join(paragraphs), bool(paragraphs))
