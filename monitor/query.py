@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from monitor.query_eval import matches_nothing_node
+from monitor.query_compile import matches_nothing_node
 from monitor.query_explain import Explanation, explain, format_explanation
 from monitor.query_match import CompiledWatch, WatchSet
 from monitor.query_parse import And, Node, Not, Or, Phrase, Term, check_term, parse_query

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import ahocorasick  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
+from monitor.query_compile import compile_tree, positive_atoms
 from monitor.query_eval import (
     ANY,
     EN,
@@ -32,8 +33,6 @@ from monitor.query_eval import (
     EvalNode,
     Leaf,
     atom_key,
-    compile_tree,
-    positive_atoms,
 )
 from monitor.query_parse import Node
 from monitor.query_types import FIELDS, Document, Hit, WatchMatch
