@@ -119,18 +119,21 @@ def _class_id(node: LexborNode) -> str:
 
 def is_furniture_name(class_id: str) -> bool:
     """True when a lower-cased "class id" string names page furniture."""
-    if not class_id.strip():
-        return False
     if _NEGATIVE_RE.search(class_id):
         return True
-    if any(name in _HIDDEN_NAMES for name in class_id.split()):
+    if not _HIDDEN_NAMES.isdisjoint(class_id.split()):
         return True
-    return any(token in _NEGATIVE_TOKENS for token in _TOKEN_SPLIT_RE.split(class_id))
+    return not _NEGATIVE_TOKENS.isdisjoint(_TOKEN_SPLIT_RE.split(class_id))
 
 
 def is_content_name(class_id: str) -> bool:
     """True when a lower-cased "class id" string names the main content."""
-    return _POSITIVE_RE.search(class_id) is not None
+    return _POSITIVE_HINT_RE.search(class_id) is not None and (
+        _POSITIVE_RE.search(class_id) is not None
+    )
+
+
+_POSITIVE_HINT_RE = re.compile("body|content|text|copy|inner|prose")
 
 
 def _text_len(node: LexborNode) -> int:
@@ -146,22 +149,6 @@ def remove_junk(tree: LexborHTMLParser) -> None:
     tree.strip_tags(JUNK_TAGS)
 
 
-def _protected(root: LexborNode) -> set[int]:
-    """mem_ids of elements that name themselves the article body, and their ancestors."""
-    keep: set[int] = set()
-    for node in root.css("[itemprop=articleBody], [class], [id]"):
-        name = _class_id(node)
-        if not (is_content_name(name) or "articlebody" in str(node.attributes.get("itemprop"))):
-            continue
-        if _text_len(node) < 200 or is_furniture_name(name):
-            continue
-        ancestor: LexborNode | None = node
-        while ancestor is not None and ancestor.mem_id not in keep:
-            keep.add(ancestor.mem_id)
-            ancestor = ancestor.parent
-    return keep
-
-
 def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> None:
     """Remove navigation, banners, share bars and the like from ``root``.
 
@@ -170,24 +157,33 @@ def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> 
     content, or contains an element that does.
     """
     big = max(500, total_len // 2)
-    keep = _protected(root)
-    for node in root.css(FURNITURE_SELECTOR):
-        if node.parent is None or node.mem_id in keep:
-            continue
-        if _text_len(node) < big:
-            node.decompose(recursive=False)
-    if not by_name:
-        return
-    for node in root.css("[class], [id]"):
-        if node.parent is None or node.mem_id in keep:
-            continue
+    furniture: list[LexborNode] = []
+    keep: set[int] = set()
+    for node in root.css(_NAMED_SELECTOR):
         name = _class_id(node)
-        if not is_furniture_name(name) or is_content_name(name):
-            continue
-        if node.tag in ("body", "html", "main", "article"):
+        if is_content_name(name) or node.attributes.get("itemprop") == "articleBody":
+            if is_furniture_name(name) or _text_len(node) < 200:
+                continue
+            ancestor: LexborNode | None = node
+            while ancestor is not None and ancestor.mem_id not in keep:
+                keep.add(ancestor.mem_id)
+                ancestor = ancestor.parent
+        elif by_name and node.tag not in _NEVER_FURNITURE and is_furniture_name(name):
+            furniture.append(node)
+    furniture.extend(root.css(FURNITURE_SELECTOR))
+    for node in furniture:
+        if node.parent is None or node.mem_id in keep:
             continue
         if _text_len(node) < big:
             node.decompose(recursive=False)
+
+
+# Elements worth judging by their class or id; links, list items and icons are judged
+# through their containers.
+_NAMED_SELECTOR = (
+    ":is([class], [id], [itemprop=articleBody]):not(a, li, img, i, b, em, strong, time, label)"
+)
+_NEVER_FURNITURE = frozenset(("body", "html", "main", "article"))
 
 
 def _tag_weight(tag: str) -> float:
