@@ -100,6 +100,18 @@ _POSITIVE_RE = re.compile(
     r"|(?:^|[\s_-])body(?:$|[\s_-])"
 )
 
+# Paragraphs that only label an ad slot.
+AD_LABELS = frozenset(
+    (
+        "ad", "ads", "advert", "advertisement", "advertisements", "advertising",
+        "sponsored", "sponsored content", "paid content", "paid post", "promoted",
+        "story continues below", "story continues below advertisement",
+        "article continues below", "article continues below advertisement",
+        "continue reading below", "continue reading the main story",
+        "scroll to continue with content", "skip advert", "close ad",
+    )
+)  # fmt: skip
+
 _WS_RE = re.compile(r"\s+")
 _COMMA_RE = re.compile("[,،、，]")
 
@@ -168,7 +180,13 @@ def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> 
             while ancestor is not None and ancestor.mem_id not in keep:
                 keep.add(ancestor.mem_id)
                 ancestor = ancestor.parent
-        elif by_name and node.tag not in _NEVER_FURNITURE and is_furniture_name(name):
+        elif (
+            by_name
+            and node.tag not in _NEVER_FURNITURE
+            and is_furniture_name(name)
+            # An embedded post or tweet quoted by the story is not furniture.
+            and not ("embed" in name and node.css_first("blockquote") is not None)
+        ):
             furniture.append(node)
     furniture.extend(root.css(FURNITURE_SELECTOR))
     for node in furniture:
@@ -258,6 +276,12 @@ def _score_blocks(root: LexborNode, weights: bool) -> _Scores:
     return scores
 
 
+def _paragraph_len(node: LexborNode) -> int:
+    """Characters in the paragraphs (of 25 characters or more) inside ``node``."""
+    lengths = (_text_len(p) for p in node.css("p"))
+    return sum(n for n in lengths if n >= 25)
+
+
 def _link_density(node: LexborNode) -> float:
     total = _text_len(node)
     return _link_len(node) / total if total else 1.0
@@ -330,8 +354,12 @@ def _siblings(best: LexborNode, scores: _Scores) -> list[LexborNode]:
         if sibling.mem_id == best.mem_id:
             picked.append(sibling)
             continue
-        bonus = best_score * 0.2 if best_class and sibling.attributes.get("class") == best_class else 0
+        same_class = bool(best_class) and sibling.attributes.get("class") == best_class
+        bonus = best_score * 0.2 if same_class else 0
         if scores.score.get(sibling.mem_id, float("-inf")) + bonus >= threshold:
+            picked.append(sibling)
+        elif same_class and _paragraph_len(sibling) >= 100 and _link_density(sibling) < 0.3:
+            # The body cut into same-class chunks by figures or ads.
             picked.append(sibling)
         elif sibling.tag == "p":
             text = _WS_RE.sub(" ", sibling.text()).strip()
@@ -352,7 +380,7 @@ def render(node: LexborNode) -> list[str]:
     def flush() -> None:
         nonlocal link_chars
         text = _WS_RE.sub(" ", "".join(parts)).strip()
-        if text:
+        if text and text.lower().strip(" .:-–—|()[]") not in AD_LABELS:
             links = link_chars
             if not (links > 0.6 * len(text) and len(text) < 300):
                 paragraphs.append(text)
