@@ -295,3 +295,51 @@ def test_explain_language_failure() -> None:
     assert not e.matched and not e.language_ok
     assert e.language == "en"
     assert e.failed is not None and "languages" in e.failed
+
+
+def test_each_field_is_folded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor import query_eval
+
+    calls: list[str] = []
+    real = query_eval.fold_aligned
+
+    def counting(text: str) -> tuple[str, list[int] | None]:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(query_eval, "fold_aligned", counting)
+    watches = [
+        compile_watch("a", query='"consular services" NEAR/3 Havana'),
+        compile_watch("b", query="title:visa* Cuba -Panama"),
+        compile_watch("c", terms=["Guyana", "Rodriguez"]),
+    ]
+    doc = seed_doc()
+    assert [m.watch for m in WatchSet(watches).match(doc)] == ["a", "c"]
+    assert sorted(calls, key=len) == [doc.title, doc.body]
+
+
+class _CountingRoot:
+    def __init__(self, root: Any, calls: list[str], name: str) -> None:
+        self.root, self.calls, self.name = root, calls, name
+
+    def test(self, ix: Any) -> bool:
+        self.calls.append(self.name)
+        return bool(self.root.test(ix))
+
+    def hits(self, ix: Any) -> Any:
+        return self.root.hits(ix)
+
+    def leaves(self) -> Any:
+        return self.root.leaves()
+
+
+def test_watches_without_their_terms_are_not_evaluated() -> None:
+    calls: list[str] = []
+    watches = [compile_watch(f"w{i}", query=f"absent{i} OR missing{i}*") for i in range(300)]
+    watches.append(compile_watch("hit", query="Guyana AND consul*"))
+    watches.append(compile_watch("near-miss", query="Guyana AND absentword"))
+    for w in watches:
+        w.root = _CountingRoot(w.root, calls, w.name)  # type: ignore[assignment]
+    got = WatchSet(watches).match(seed_doc())
+    assert [m.watch for m in got] == ["hit"]
+    assert sorted(calls) == ["hit"]  # near-miss is triggered by absentword only
