@@ -371,51 +371,78 @@ def _siblings(best: LexborNode, scores: _Scores) -> list[LexborNode]:
     return picked
 
 
+@dataclass(slots=True)
+class _Renderer:
+    """Collects paragraphs while walking a subtree; see ``render``."""
+
+    items: list[tuple[str, str]]  # (text, kind): kind "p", "h" (heading), "x" (dropped)
+    parts: list[str]
+    link_chars: int = 0
+    heading_depth: int = 0
+
+    def add_text(self, value: str, in_link: bool) -> None:
+        self.parts.append(value)
+        if in_link:
+            self.link_chars += len(value.strip())
+
+    def flush(self) -> None:
+        text = _WS_RE.sub(" ", "".join(self.parts)).strip()
+        if text:
+            kind = "h" if self.heading_depth else "p"
+            if text.lower().strip(" .:-–—|()[]") in AD_LABELS or self.link_chars > 0.6 * len(text):
+                kind = "x"
+            self.items.append((text, kind))
+        self.parts.clear()
+        self.link_chars = 0
+
+    def paragraphs(self) -> list[str]:
+        """Kept paragraphs; a heading goes when what it introduced was dropped."""
+        out: list[str] = []
+        items = self.items
+        for i, (text, kind) in enumerate(items):
+            if kind == "x":
+                continue
+            if kind == "h" and (i + 1 == len(items) or items[i + 1][1] != "p"):
+                continue
+            out.append(text)
+        return out
+
+
 def render(node: LexborNode) -> list[str]:
-    """The text of ``node`` as paragraphs: block elements break, inline text joins."""
-    paragraphs: list[str] = []
-    parts: list[str] = []
-    link_chars = 0
+    """The text of ``node`` as paragraphs: block elements break, inline text joins.
 
-    def flush() -> None:
-        nonlocal link_chars
-        text = _WS_RE.sub(" ", "".join(parts)).strip()
-        if text and text.lower().strip(" .:-–—|()[]") not in AD_LABELS:
-            links = link_chars
-            if not (links > 0.6 * len(text) and len(text) < 300):
-                paragraphs.append(text)
-        parts.clear()
-        link_chars = 0
-
-    # Stack of (node, entering); an exit marker closes block elements.
+    Paragraphs made mostly of link text (related links, share and tag lists) and
+    bare ad labels are left out.  The walk uses an explicit stack, never recursion.
+    """
+    out = _Renderer([], [])
+    # (node, entering, inside a link); an exit entry closes a block element.
     stack: list[tuple[LexborNode, bool, bool]] = [(node, True, False)]
-    link_depth = 0
     while stack:
         current, entering, in_link = stack.pop()
         tag = current.tag
         if tag == "-text":
-            value = current.text_content or ""
-            parts.append(value)
-            if in_link:
-                link_chars += len(value.strip())
+            out.add_text(current.text_content or "", in_link)
             continue
-        if tag is None or tag.startswith("-"):
+        if tag is None or tag[0] == "-":
             continue
         if not entering:
-            flush()
+            out.flush()
+            if tag in HEADING_TAGS:
+                out.heading_depth -= 1
             continue
         if tag in BLOCK_TAGS:
-            flush()
+            out.flush()
             if tag == "br" or tag == "hr":
                 continue
+            if tag in HEADING_TAGS:
+                out.heading_depth += 1
             stack.append((current, False, in_link))
         child_in_link = in_link or tag == "a"
         children = list(current.iter(include_text=True))
         for child in reversed(children):
             stack.append((child, True, child_in_link))
-    flush()
-    del link_depth
-    return paragraphs
+    out.flush()
+    return out.paragraphs()
 
 
 def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
