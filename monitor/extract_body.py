@@ -450,13 +450,17 @@ def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
     if root is None:
         return []
     remove_junk(tree)
-    remove_furniture(root, _text_len(root), by_name=strict)
+    remove_furniture(root, _text_len(root), by_name=False)
     found = find_candidate(root, weights=strict)
     if found is None:
         return []
     best, scores = found
     paragraphs: list[str] = []
     for node in _siblings(best, scores):
+        if strict and node.mem_id != best.mem_id and is_furniture_name(_class_id(node)):
+            continue
+        if strict:
+            remove_furniture(node, _text_len(node), by_name=True)
         paragraphs.extend(render(node))
     return paragraphs
 
