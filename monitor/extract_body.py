@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 # Elements whose content is never article text.
-JUNK_TAGS = [
-    "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
-    "embed", "canvas", "video", "audio", "map", "button", "input", "select",
-    "textarea", "option", "label", "link", "meta", "title", "head", "dialog",
-]  # fmt: skip
+JUNK_SELECTOR = (
+    "script, style, noscript, template, svg, math, iframe, object, embed, canvas, video, "
+    "audio, map, button, input, select, textarea, option, label, link, meta, title, dialog"
+)
 
 # Semantic furniture, removed unless it holds most of the page's text.
 FURNITURE_SELECTOR = (
@@ -156,9 +155,10 @@ def _link_len(node: LexborNode) -> int:
     return sum(_text_len(a) for a in node.css("a"))
 
 
-def remove_junk(tree: LexborHTMLParser) -> None:
+def remove_junk(root: LexborNode) -> None:
     """Drop elements that never hold article text (scripts, styles, forms' controls)."""
-    tree.strip_tags(JUNK_TAGS)
+    for node in root.css(JUNK_SELECTOR):
+        node.decompose(recursive=False)
 
 
 def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> None:
@@ -171,7 +171,7 @@ def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> 
     big = max(500, total_len // 2)
     furniture: list[LexborNode] = []
     keep: set[int] = set()
-    for node in root.css(_NAMED_SELECTOR):
+    for node in root.css(_NAMED_SELECTOR) if by_name else ():
         name = _class_id(node)
         if is_content_name(name) or node.attributes.get("itemprop") == "articleBody":
             if is_furniture_name(name) or _text_len(node) < 200:
@@ -449,7 +449,7 @@ def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
     root = tree.body or tree.root
     if root is None:
         return []
-    remove_junk(tree)
+    remove_junk(root)
     remove_furniture(root, _text_len(root), by_name=False)
     found = find_candidate(root, weights=strict)
     if found is None:
