@@ -393,7 +393,7 @@ def extract_article(html: str, url: str | None = None) -> Article:
     published_at = _published_at(tree, meta, url)
     canonical_url = _canonical(tree, meta, url)
     language = _language(tree, meta)
-    body = extract_body(tree, html)
+    body = extract_body(tree, html, title)
     text = body.text
     if not text:
         reasons.insert(0, "no article found")

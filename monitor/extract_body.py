@@ -111,6 +111,14 @@ AD_LABELS = frozenset(
     )
 )  # fmt: skip
 
+# A closing line that asks the reader to follow, subscribe or sign up.
+_CALL_TO_ACTION_RE = re.compile(
+    r"\b(?:follow|like)\s+(?:us|him|her|them|me|[A-Z]\w+)\b.{0,80}?"
+    r"\b(?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky|mastodon)\b"
+    r"|\b(?:sign up|subscribe|register)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b"
+    r"|\bget (?:the latest|our)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b",
+    re.IGNORECASE,
+)
 _WS_RE = re.compile(r"\s+")
 _COMMA_RE = re.compile("[,،、，]")
 
@@ -465,7 +473,22 @@ def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
     return paragraphs
 
 
-def extract_body(tree: LexborHTMLParser, html: str) -> Body:
+def _trim(paragraphs: list[str], title: str | None) -> list[str]:
+    """Drop the headline repeated at the top and calls to action at the bottom."""
+    if title:
+        key = _WS_RE.sub(" ", title).strip().lower()
+        while paragraphs and paragraphs[0].lower() == key:
+            paragraphs = paragraphs[1:]
+    end = len(paragraphs)
+    while end > 1 and len(paragraphs) - end < 3:
+        last = paragraphs[end - 1]
+        if len(last) > 300 or not _CALL_TO_ACTION_RE.search(last):
+            break
+        end -= 1
+    return paragraphs[:end]
+
+
+def extract_body(tree: LexborHTMLParser, html: str, title: str | None = None) -> Body:
     """Find and render the article body of a parsed page (the tree is modified).
 
     A first, strict attempt removes furniture by class and id names; when that leaves
@@ -476,4 +499,5 @@ def extract_body(tree: LexborHTMLParser, html: str) -> Body:
         retry = _attempt(LexborHTMLParser(html), strict=False)
         if sum(len(p) for p in retry) > 2 * sum(len(p) for p in paragraphs):
             paragraphs = retry
+    paragraphs = _trim(paragraphs, title)
     return Body("\n\n".join(paragraphs), bool(paragraphs))
