@@ -57,11 +57,14 @@ class HttpSettings(_Section):
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 32
     per_host: Annotated[int, Field(ge=1, le=100)] = 2
     max_bytes: Annotated[int, Field(ge=1024)] = 10_000_000
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
     allow_private_networks: bool = False
 
 
 class DefaultSettings(_Section):
     interval: Duration = timedelta(minutes=15)
+    min_interval: Duration = timedelta(minutes=5)
+    max_backoff: Duration = timedelta(hours=24)
     max_age: Duration = timedelta(days=3)
 
 
@@ -76,7 +79,10 @@ class SourceConfig(_Section):
     url: HttpURL
     type: Literal["feed", "page"] = "feed"
     interval: Duration | None = None
+    min_interval: Duration | None = None
     cron: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Annotated[float, Field(gt=0)] | None = None
     full_text: bool = False
     links: str | None = None
     max_age: Duration | None = None
@@ -169,6 +175,11 @@ class Settings(_Section):
 
     def source_interval(self, source: SourceConfig) -> timedelta:
         return source.interval or self.defaults.interval
+
+    def source_min_interval(self, source: SourceConfig) -> timedelta:
+        """The shortest wait between polls; never longer than the interval."""
+        wanted = source.min_interval or self.defaults.min_interval
+        return min(wanted, self.source_interval(source))
 
     def source_max_age(self, source: SourceConfig) -> timedelta:
         return source.max_age or self.defaults.max_age
@@ -352,6 +363,8 @@ def _check_references(settings: Settings) -> None:
             problems.append(f"{key}: set either interval or cron, not both")
         if source.interval is not None and source.interval <= timedelta(0):
             problems.append(f"{key}.interval: must be longer than zero")
+        if source.min_interval is not None and source.min_interval <= timedelta(0):
+            problems.append(f"{key}.min_interval: must be longer than zero")
         if source.cron is not None:
             try:
                 parse_cron(source.cron, ZoneInfo("UTC"))

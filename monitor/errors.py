@@ -56,9 +56,10 @@ class FetchConnectError(FetchError):
 class HTTPStatusError(FetchError):
     """Raised by ``fetch`` when the server answered with an error status."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class BodyTooLarge(FetchError):

@@ -18,6 +18,7 @@ import feedparser
 from monitor.errors import ParseError
 from monitor.models import FeedItem, ParsedFeed
 from monitor.normalize import canonical_url, collapse_space, html_to_text
+from monitor.polling import feed_delay
 
 
 def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
@@ -33,7 +34,12 @@ def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) 
     feed_language = _language(parsed.feed.get("language"))
     items = tuple(_item(entry, url, feed_language) for entry in parsed.entries)
     title = collapse_space(html_to_text(parsed.feed.get("title", ""))) or None
-    return ParsedFeed(title=title, items=items, language=feed_language)
+    delay = feed_delay(
+        parsed.feed.get("ttl"),
+        parsed.feed.get("sy_updateperiod"),
+        parsed.feed.get("sy_updatefrequency"),
+    )
+    return ParsedFeed(title=title, items=items, language=feed_language, publisher_delay=delay)
 
 
 def _not_a_feed(body: bytes, parsed: Any) -> str:

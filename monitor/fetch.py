@@ -1,10 +1,15 @@
-"""Fetch stage: one polite, bounded HTTP GET at a time.
+"""Fetch stage: polite, bounded HTTP GETs that survive a hostile web.
 
-``Fetcher`` owns the ``httpx.AsyncClient`` for a pass or a daemon. It enforces the
-global in-flight limit (``http.concurrency``), the per-host limit
-(``http.per_host``), a whole-request deadline (headers and body together), and the
-body cap while streaming, and it sends conditional requests. It returns a
-``FetchResult`` (``status == 304`` is a result, not an exception) and raises only
+``Fetcher`` owns the ``httpx.AsyncClient`` of a pass or of the daemon, so its limits
+hold across every source: at most ``http.concurrency`` requests in flight overall
+and ``http.per_host`` per host. Each ``fetch`` has one deadline for everything
+(retries, redirects, headers and body, so a slow-trickle server cannot hold it);
+retries transient failures (connect errors, timeouts, 5xx, 408, 429) with
+exponential backoff and jitter (stamina); follows at most ``MAX_REDIRECTS``
+redirects itself, checking each hop against ``netguard``; decodes gzip, deflate,
+brotli and zstd with the body cap enforced on the decoded bytes while streaming;
+and honours ``Retry-After`` on 429/503 for the whole host. It returns a
+``FetchResult`` (304 is a result, not an exception) and raises only
 ``FetchError`` subclasses. It never parses bodies and never touches storage.
 """
 
@@ -13,13 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import urllib.request
 from collections import defaultdict
+from email.utils import parsedate_to_datetime
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import stamina
 
 from monitor.config import HttpSettings
+from monitor.decode import ACCEPT_ENCODING, decode_chunk, decoder_for, flush_chain
 from monitor.errors import (
     BodyTooLarge,
     FetchConnectError,
@@ -28,14 +37,52 @@ from monitor.errors import (
     HTTPStatusError,
 )
 from monitor.models import FetchResult
+from monitor.netguard import check_address, check_url
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+MAX_INLINE_RETRY_AFTER = 30.0  # wait this long inside one fetch; longer waits fail the poll
 ACCEPT_FEEDS = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
 )
+STATUS_ADVICE = {
+    410: "the source is gone for good: remove it or replace its url in the config",
+    404: "check the source's url",
+    401: "the server wants credentials: set headers for this source",
+    403: "the server refuses news-monitor (blocked user agent or region?)",
+}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _Transient(FetchError):
+    """Internal: a failure worth another attempt (wrapped before leaving ``fetch``)."""
+
+    def __init__(self, error: FetchError, wait: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+def _noted(error: FetchError, note: str) -> FetchError:
+    message = f"{error} ({note})"
+    if isinstance(error, HTTPStatusError):
+        return HTTPStatusError(message, error.status, retry_after=error.retry_after)
+    return type(error)(message)
 
 
 class Fetcher:
@@ -54,18 +101,18 @@ class Fetcher:
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
         )
+        self._host_not_before: dict[str, float] = {}
 
     async def __aenter__(self) -> Fetcher:
         self._client = httpx.AsyncClient(
             transport=self._transport,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
+            follow_redirects=False,
             timeout=httpx.Timeout(self._settings.timeout),
             limits=httpx.Limits(
                 max_connections=self._settings.concurrency,
                 max_keepalive_connections=self._settings.concurrency,
             ),
-            headers={"User-Agent": self._settings.user_agent},
+            headers={"User-Agent": self._settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=True,
         )
         return self
@@ -80,6 +127,11 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
+    def host_delay(self, url: str) -> float:
+        """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
+        host = (urlsplit(url).hostname or "").lower()
+        return max(0.0, self._host_not_before.get(host, 0.0) - time.monotonic())
+
     async def fetch(
         self,
         url: str,
@@ -89,36 +141,50 @@ class Fetcher:
         time_limit: float | None = None,
         max_bytes: int | None = None,
         accept: str = ACCEPT_FEEDS,
+        headers: dict[str, str] | None = None,
+        trusted: bool = True,
     ) -> FetchResult:
-        """GET ``url`` within the limits; raises FetchError naming the problem."""
-        if self._client is None:
-            raise RuntimeError("Fetcher used outside 'async with'")
+        """GET ``url`` within the limits; raises FetchError naming the problem.
+
+        ``trusted``: the URL comes from the config. Content URLs (``trusted=False``)
+        and every redirect target must resolve to public addresses unless
+        ``http.allow_private_networks`` is set.
+        """
         deadline = time_limit or self._settings.timeout
-        cap = max_bytes or self._settings.max_bytes
-        headers = {"Accept": accept}
+        request_headers = {"Accept": accept, **(headers or {})}
         if etag:
-            headers["If-None-Match"] = etag
+            request_headers["If-None-Match"] = etag
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        host = (urlsplit(url).hostname or "").lower()
+            request_headers["If-Modified-Since"] = last_modified
         started = time.perf_counter()
-        async with self._global, self._per_host[host]:
-            try:
-                async with asyncio.timeout(deadline):
-                    result = await self._get(self._client, url, headers, cap)
-            except TimeoutError:
-                raise FetchTimeout(f"no complete answer within {deadline:g} s") from None
-            except httpx.TooManyRedirects:
-                raise FetchError(f"more than {MAX_REDIRECTS} redirects") from None
-            except httpx.TimeoutException:
-                raise FetchTimeout(f"timed out (limit {deadline:g} s)") from None
-            except httpx.DecodingError as exc:
-                raise FetchError(f"could not decode the compressed body: {exc}") from None
-            except httpx.InvalidURL as exc:
-                raise FetchError(f"invalid URL: {exc}") from None
-            except httpx.TransportError as exc:
-                raise FetchConnectError(_describe_transport_error(exc)) from None
-        elapsed = time.perf_counter() - started
+        failures: list[FetchError] = []
+
+        def retry_hook(exc: Exception) -> bool | float:
+            if isinstance(exc, _Transient):
+                failures.append(exc.error)
+                return exc.wait if exc.wait is not None else True
+            return False
+
+        try:
+            async with asyncio.timeout(deadline):
+                async for attempt in stamina.retry_context(
+                    on=retry_hook,
+                    attempts=1 + self._settings.retries,
+                    timeout=None,
+                    wait_initial=0.5,
+                    wait_max=10.0,
+                    wait_jitter=0.5,
+                ):
+                    with attempt:
+                        result = await self._follow(
+                            url, request_headers, max_bytes or self._settings.max_bytes, trusted
+                        )
+        except TimeoutError:
+            if failures:  # the deadline ran out while retrying: report the real cause
+                raise _noted(failures[-1], f"still failing after {deadline:g} s") from None
+            raise FetchTimeout(f"no complete answer within {deadline:g} s") from None
+        except _Transient as transient:
+            raise transient.error from None
         return FetchResult(
             url=result.url,
             status=result.status,
@@ -127,53 +193,133 @@ class Fetcher:
             etag=result.etag,
             last_modified=result.last_modified,
             permanent_redirect=result.permanent_redirect,
-            elapsed=elapsed,
+            elapsed=time.perf_counter() - started,
         )
 
-    @staticmethod
-    async def _get(
-        client: httpx.AsyncClient, url: str, headers: dict[str, str], cap: int
+    async def _follow(
+        self, url: str, headers: dict[str, str], cap: int, trusted: bool
     ) -> FetchResult:
-        async with client.stream("GET", url, headers=headers) as response:
-            moved = next(
-                (str(r.headers.get("location", "")) for r in response.history
-                 if r.status_code in (301, 308)),
-                None,
-            )  # fmt: skip
-            if response.status_code == 304:
-                return FetchResult(
-                    url=str(response.url),
-                    status=304,
-                    headers=dict(response.headers),
-                    etag=response.headers.get("etag") or headers.get("If-None-Match"),
-                    last_modified=response.headers.get("last-modified")
-                    or headers.get("If-Modified-Since"),
-                    permanent_redirect=moved and str(response.url),
-                )
-            if response.status_code >= 400:
-                reason = response.reason_phrase or ""
-                raise HTTPStatusError(
-                    f"HTTP {response.status_code} {reason}".strip(), response.status_code
-                )
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > cap:
-                raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise BodyTooLarge(f"body is over the {cap}-byte limit")
-                chunks.append(chunk)
+        client = self._client
+        if client is None:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        guard = not self._settings.allow_private_networks
+        permanent = True  # every hop so far was a 301/308
+        seen = {url}
+        current = url
+        for hop in range(MAX_REDIRECTS + 1):
+            checked = guard and (hop > 0 or not trusted)
+            if checked:
+                await check_url(current)
+            host = (urlsplit(current).hostname or "").lower()
+            await self._wait_for_host(host)
+            async with self._global, self._per_host[host]:
+                try:
+                    async with client.stream("GET", current, headers=headers) as response:
+                        if checked:
+                            _check_peer(host, response)
+                        location = response.headers.get("location")
+                        if response.is_redirect and location:
+                            target = urljoin(current, location)
+                            permanent = permanent and response.status_code in (301, 308)
+                            if target in seen:
+                                raise FetchError(f"redirect loop at {target}")
+                            seen.add(target)
+                            current = target
+                            continue
+                        moved = current if permanent and hop > 0 else None
+                        return await self._answer(response, host, headers, cap, moved)
+                except httpx.TimeoutException:
+                    raise _Transient(FetchTimeout("the server stopped answering")) from None
+                except httpx.InvalidURL as exc:
+                    raise FetchError(f"invalid URL: {exc}") from None
+                except httpx.TransportError as exc:
+                    raise _Transient(FetchConnectError(_describe_transport_error(exc))) from None
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _wait_for_host(self, host: str) -> None:
+        wait = self._host_not_before.get(host, 0.0) - time.monotonic()
+        if wait > 0:
+            logger.debug("waiting %.1f s for %s (Retry-After)", wait, host)
+            await asyncio.sleep(wait)
+
+    async def _answer(
+        self,
+        response: httpx.Response,
+        host: str,
+        sent: dict[str, str],
+        cap: int,
+        moved: str | None,
+    ) -> FetchResult:
+        status = response.status_code
+        if status == 304:
             return FetchResult(
                 url=str(response.url),
-                status=response.status_code,
+                status=304,
                 headers=dict(response.headers),
-                body=b"".join(chunks),
-                etag=response.headers.get("etag"),
-                last_modified=response.headers.get("last-modified"),
-                permanent_redirect=moved and str(response.url),
+                etag=response.headers.get("etag") or sent.get("If-None-Match"),
+                last_modified=response.headers.get("last-modified")
+                or sent.get("If-Modified-Since"),
+                permanent_redirect=moved,
             )
+        if status >= 400:
+            raise self._status_error(response, host)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise BodyTooLarge(f"body of {int(declared)} bytes is over the {cap}-byte limit")
+        if response.is_stream_consumed:  # a response built in memory (httpx.MockTransport)
+            body = bytearray(response.content)
+            if len(body) > cap:
+                raise BodyTooLarge(f"body is over the {cap}-byte limit")
+        else:
+            chain = decoder_for(response.headers.get("content-encoding"))
+            body = bytearray()
+            async for raw in response.aiter_raw():
+                body += decode_chunk(chain, raw, cap - len(body))
+            body += flush_chain(chain, cap - len(body))
+        return FetchResult(
+            url=str(response.url),
+            status=status,
+            headers=dict(response.headers),
+            body=bytes(body),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            permanent_redirect=moved,
+        )
+
+    def _status_error(self, response: httpx.Response, host: str) -> FetchError:
+        status = response.status_code
+        message = f"HTTP {status} {response.reason_phrase}".strip()
+        if status in STATUS_ADVICE:
+            message += f": {STATUS_ADVICE[status]}"
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if status in (429, 503) and retry_after is not None:
+            self._host_not_before[host] = max(
+                self._host_not_before.get(host, 0.0), time.monotonic() + retry_after
+            )
+            message += f" (the server asks to wait {retry_after:.0f} s)"
+        error = HTTPStatusError(message, status, retry_after=retry_after)
+        if status not in RETRYABLE_STATUSES:
+            return error
+        if retry_after is not None and retry_after > MAX_INLINE_RETRY_AFTER:
+            return error
+        return _Transient(error, wait=retry_after)
+
+
+def _check_peer(host: str, response: httpx.Response) -> None:
+    """The address actually connected to must be public too (DNS can change)."""
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if peer and not _proxied(str(response.url)):
+        check_address(host, str(peer[0]))
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment sends this URL through a proxy (then the peer is the proxy)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if parts.scheme not in proxies and "all" not in proxies:
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:

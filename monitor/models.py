@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, NotRequired, TypedDict
 
 
@@ -56,6 +56,7 @@ class ParsedFeed:
     title: str | None
     items: tuple[FeedItem, ...]
     language: str | None = None
+    publisher_delay: timedelta | None = None  # RSS <ttl> or sy:updatePeriod/updateFrequency
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,12 +23,13 @@ from monitor import outbox
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
-from monitor.errors import FetchError, ParseError
+from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher
 from monitor.matching import Matcher
 from monitor.models import FeedItem, NewItem, PassSummary, PollOutcome
-from monitor.schedule import Immediate, parse_cron
+from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
+from monitor.schedule import Immediate, format_duration, parse_cron
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,6 @@ def due_margin(interval: timedelta) -> timedelta:
     return min(max(interval * 0.1, timedelta(seconds=5)), timedelta(minutes=2))
 
 
-def next_poll(settings: Settings, source: SourceConfig, now: datetime) -> datetime:
-    if source.cron is not None:
-        return parse_cron(source.cron, _UTC).next_after(now)
-    return now + settings.source_interval(source)
-
-
 def is_too_old(item: FeedItem, now: datetime, max_age: timedelta) -> bool:
     """Items older than ``max_age`` (by published date) are stored but never alerted."""
     return item.published_at is not None and item.published_at < now - max_age
@@ -77,13 +72,12 @@ async def poll_source(
     """Poll one source if it is due and nobody else holds it."""
     settings, store = rt.settings, rt.store
     now = rt.clock()
-    interval = settings.source_interval(source)
     state = store.claim_source(
         source.name,
         source.url,
         now=now,
         lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
-        due_before=now + due_margin(interval) if only_due else None,
+        due_before=now + due_margin(settings.source_interval(source)) if only_due else None,
         polled_before=polled_before,
     )
     if state is None:
@@ -91,59 +85,112 @@ async def poll_source(
     started = time.perf_counter()
     try:
         result = await rt.fetcher.fetch(
-            source.url, etag=state.etag, last_modified=state.last_modified
-        )
-        if result.not_modified:
-            store.record_not_modified(source.name, now=rt.clock(), next_poll_at=_next(rt, source))
-            return PollOutcome(source.name, "not_modified", elapsed=_since(started))
-        parsed = parse_feed(result.body, result.url, result.headers)
-        known = store.known_keys(source.name, (i.key for i in parsed.items))
-        max_age = settings.source_max_age(source)
-        fresh: dict[str, NewItem] = {}
-        for item in parsed.items:
-            if item.key in known or item.key in fresh:
-                continue
-            alertable = not is_too_old(item, now, max_age)
-            alerts = rt.matcher.alerts_for(item) if alertable else ()
-            fresh[item.key] = NewItem(item=item, alertable=alertable, alerts=alerts)
-        stored, alerted = store.save_poll(
-            source.name,
-            now=rt.clock(),
-            next_poll_at=_next(rt, source),
-            etag=result.etag,
-            last_modified=result.last_modified,
-            new_items=list(fresh.values()),
+            source.url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            time_limit=source.timeout,
+            headers=source.headers,
         )
         if result.permanent_redirect:
             logger.warning(
                 "source=%s moved permanently to %s: update its url in the config",
                 source.name, result.permanent_redirect,
             )  # fmt: skip
+        publisher = header_delay(result.headers, rt.clock())
+        if result.not_modified:
+            store.record_not_modified(
+                source.name,
+                now=rt.clock(),
+                next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
+                moved_to=result.permanent_redirect,
+            )
+            return PollOutcome(source.name, "not_modified", elapsed=_since(started))
+        parsed = parse_feed(result.body, result.url, result.headers)
+        gap = publishing_gap(i.published_at for i in parsed.items) or state.publish_gap
+        if parsed.publisher_delay is not None:
+            publisher = max(publisher or timedelta(0), parsed.publisher_delay)
+        known = store.known_keys(source.name, (i.key for i in parsed.items))
+        new_items = select_new(rt, source, parsed.items, known, now)
+        stored, alerted = store.save_poll(
+            source.name,
+            now=rt.clock(),
+            next_poll_at=_after_success(rt, source, gap, publisher),
+            etag=result.etag,
+            last_modified=result.last_modified,
+            new_items=new_items,
+            moved_to=result.permanent_redirect,
+            publish_gap=gap,
+        )
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
             elapsed=_since(started),
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
-        return _failed(rt, source, str(exc), started)
+        retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+        return _failed(rt, source, state.consecutive_failures + 1, str(exc), started, retry_after)
     except asyncio.CancelledError:
-        store.record_poll_failure(
-            source.name, now=rt.clock(), error="interrupted", next_poll_at=rt.clock()
-        )
+        store.release_source(source.name)
         raise
     except Exception as exc:  # a bug must not stop the other sources
         logger.error("source=%s crashed", source.name, exc_info=exc)
-        return _failed(rt, source, f"internal error: {exc!r}", started)
+        error = f"internal error: {exc!r}"
+        return _failed(rt, source, state.consecutive_failures + 1, error, started, None)
 
 
-def _failed(rt: Runtime, source: SourceConfig, error: str, started: float) -> PollOutcome:
-    rt.store.record_poll_failure(
-        source.name, now=rt.clock(), error=error, next_poll_at=_next(rt, source)
+def select_new(
+    rt: Runtime, source: SourceConfig, items: Sequence[FeedItem], known: set[str], now: datetime
+) -> list[NewItem]:
+    """The items not stored yet, each with the alerts it earns (none when too old)."""
+    max_age = rt.settings.source_max_age(source)
+    fresh: dict[str, NewItem] = {}
+    for item in items:
+        if item.key in known or item.key in fresh:
+            continue
+        alertable = not is_too_old(item, now, max_age)
+        alerts = rt.matcher.alerts_for(item) if alertable else ()
+        fresh[item.key] = NewItem(item=item, alertable=alertable, alerts=alerts)
+    return list(fresh.values())
+
+
+def _after_success(
+    rt: Runtime, source: SourceConfig, gap: timedelta | None, publisher: timedelta | None
+) -> datetime:
+    settings, now = rt.settings, rt.clock()
+    if source.cron is not None:
+        earliest = now + min(publisher or timedelta(0), settings.defaults.max_backoff)
+        return parse_cron(source.cron, _UTC).next_after(earliest)
+    wait = next_success_wait(
+        interval=settings.source_interval(source),
+        min_interval=settings.source_min_interval(source),
+        max_backoff=settings.defaults.max_backoff,
+        gap=gap,
+        publisher=publisher,
     )
+    return now + wait
+
+
+def _failed(
+    rt: Runtime,
+    source: SourceConfig,
+    failures: int,
+    error: str,
+    started: float,
+    retry_after: float | None,
+) -> PollOutcome:
+    settings, now = rt.settings, rt.clock()
+    interval = settings.source_interval(source)
+    if source.cron is not None:
+        interval = parse_cron(source.cron, _UTC).next_after(now) - now
+    wait = next_failure_wait(
+        interval=interval,
+        max_backoff=settings.defaults.max_backoff,
+        failures=failures,
+        retry_after=retry_after,
+    )
+    rt.store.record_poll_failure(source.name, now=now, error=error, next_poll_at=now + wait)
+    if failures > 1:
+        error = f"{error} ({failures} failures in a row; next try in {format_duration(wait)})"
     return PollOutcome(source.name, "error", error=error, elapsed=_since(started))
-
-
-def _next(rt: Runtime, source: SourceConfig) -> datetime:
-    return next_poll(rt.settings, source, rt.clock())
 
 
 def _since(started: float) -> float:

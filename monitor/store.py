@@ -36,6 +36,8 @@ class SourceState:
     last_error: str | None
     consecutive_failures: int
     total_items: int
+    moved_to: str | None = None
+    publish_gap: timedelta | None = None
 
 
 class Store(DigestQueries, Database):
@@ -123,6 +125,8 @@ class Store(DigestQueries, Database):
         etag: str | None,
         last_modified: str | None,
         new_items: Sequence[NewItem],
+        moved_to: str | None = None,
+        publish_gap: timedelta | None = None,
     ) -> tuple[int, int]:
         """Store a successful poll in one transaction; release the claim.
 
@@ -166,6 +170,8 @@ class Store(DigestQueries, Database):
                     last_error=None,
                     consecutive_failures=0,
                     total_items=sources.c.total_items + stored,
+                    moved_to=moved_to,
+                    publish_gap=int(publish_gap.total_seconds()) if publish_gap else None,
                     claimed_by=None,
                     claim_expires_at=None,
                 )
@@ -230,7 +236,18 @@ class Store(DigestQueries, Database):
             ).scalar_one()
         return failures
 
-    def record_not_modified(self, name: str, *, now: datetime, next_poll_at: datetime) -> None:
+    def release_source(self, name: str) -> None:
+        """Give up a claim without recording a poll (the pass was interrupted)."""
+        with self._tx() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.name == name, sources.c.claimed_by == self.worker)
+                .values(claimed_by=None, claim_expires_at=None)
+            )
+
+    def record_not_modified(
+        self, name: str, *, now: datetime, next_poll_at: datetime, moved_to: str | None = None
+    ) -> None:
         with self._tx() as conn:
             conn.execute(
                 update(sources)
@@ -241,6 +258,7 @@ class Store(DigestQueries, Database):
                     next_poll_at=next_poll_at,
                     last_status="not_modified",
                     last_error=None,
+                    moved_to=moved_to,
                     consecutive_failures=0,
                     claimed_by=None,
                     claim_expires_at=None,
@@ -262,4 +280,6 @@ def _source_state(row: Any) -> SourceState:
         last_error=row.last_error,
         consecutive_failures=row.consecutive_failures,
         total_items=row.total_items,
+        moved_to=row.moved_to,
+        publish_gap=timedelta(seconds=row.publish_gap) if row.publish_gap is not None else None,
     )

@@ -71,6 +71,8 @@ sources = Table(
     Column("total_items", Integer, nullable=False, default=0),
     Column("claimed_by", String(200)),
     Column("claim_expires_at", UTCDateTime),
+    Column("moved_to", Text, info={"since": 2}),
+    Column("publish_gap", Integer, info={"since": 2}),  # seconds between recent items
 )
 
 items = Table(

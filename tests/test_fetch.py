@@ -16,7 +16,8 @@ from tests.servers import HTTPFixture, Route
 async def fetch_with(
     handler: httpx.MockTransport, url: str = "https://x.org/feed", **kw: object
 ) -> object:
-    async with Fetcher(HttpSettings(max_bytes=4096), transport=handler) as fetcher:
+    settings = HttpSettings(max_bytes=4096, allow_private_networks=True, retries=0)
+    async with Fetcher(settings, transport=handler) as fetcher:
         return await fetcher.fetch(url, **kw)  # type: ignore[arg-type]
 
 
