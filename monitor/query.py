@@ -25,6 +25,11 @@ Precedence, tightest first: ``( )`` and ``field:``  >  ``NEAR/n``  >  ``NOT``/``
 ``NOT a NEAR/3 b`` means ``NOT (a NEAR/3 b)``; ``-visa card`` means ``(NOT visa) AND card``.
 Operators must be upper case.  A query must need at least one of its terms to be present
 (``-visa`` alone is rejected: it would alert on every item).
+
+Words match whole folded words (case and accents ignored).  Bare words are stemmed with
+Snowball: English for ``en`` items, Spanish for ``es`` items, and either (a match if the
+English or the Spanish stems agree) when the language is unknown or another one.
+Phrases and wildcards are not stemmed.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from collections.abc import Sequence
 
 from monitor.query_compile import matches_nothing_node
 from monitor.query_explain import Explanation, explain, format_explanation
-from monitor.query_match import CompiledWatch, WatchSet
+from monitor.query_match import CompiledWatch, WatchSet, primary_language
 from monitor.query_parse import And, Node, Not, Or, Phrase, Term, check_term, parse_query
 from monitor.query_types import Document, Hit, QuerySyntaxError, WatchMatch
 from monitor.snippets import Snippet, make_snippet
@@ -92,7 +97,8 @@ def compile_watch(
     ``query`` is given, and QuerySyntaxError (a ValueError) for a malformed query/term."""
     terms_t = _as_tuple(terms, "terms")
     exclude_t = _as_tuple(exclude, "exclude")
-    langs = tuple(dict.fromkeys(lang.strip().lower() for lang in _as_tuple(languages, "languages")))
+    wanted = (primary_language(lang) for lang in _as_tuple(languages, "languages"))
+    langs = tuple(dict.fromkeys(lang for lang in wanted if lang))
     if query is not None and terms_t:
         raise ValueError(f"watch {name!r}: give either terms or query, not both")
     if query is None and not terms_t:
@@ -107,7 +113,7 @@ def compile_watch(
         excluded = [_term_node(t) for t in exclude_t]
         tree = And((tree, Not(_one_of(excluded), len(source) + 2)), 1)
         source = f"({source}) -({_source(excluded)})"
-    watch = CompiledWatch(name, source, tree, langs)
+    watch = CompiledWatch.build(name, source, tree, langs)
     bad = matches_nothing_node(watch.root)
     if bad is not None:
         raise QuerySyntaxError(

@@ -17,8 +17,9 @@ from monitor.query_eval import (
     NearNode,
     NotNode,
     OrNode,
+    PhraseAlt,
 )
-from monitor.query_match import CompiledWatch, WatchSet, make_match
+from monitor.query_match import CompiledWatch, WatchSet, make_match, primary_language
 from monitor.query_types import FIELDS, Document, WatchMatch
 from monitor.text import detect_language, original_span, tokenize
 
@@ -71,7 +72,7 @@ class Explanation:
 def _label(node: EvalNode) -> str:
     if isinstance(node, Leaf):
         scope = f"{FIELDS[node.field]}:" if node.field is not None else ""
-        quoted = any(type(a).__name__ == "PhraseAlt" for a in node.alternatives)
+        quoted = any(isinstance(a, PhraseAlt) for a in node.alternatives)
         text = f'"{node.label}"' if quoted and " " in node.label else node.label
         return scope + text
     if isinstance(node, NotNode):
@@ -136,7 +137,7 @@ def explain(watch: CompiledWatch, doc: Document) -> Explanation:
     language = doc.language
     if watch.languages and language is None:
         language = detect_language(doc.title + "\n" + doc.body)
-    primary = (language or "").split("-")[0].lower() or None
+    primary = primary_language(language)
     language_ok = not watch.languages or primary is None or primary in watch.languages
     clauses: list[Clause] = []
 

@@ -20,6 +20,7 @@ How a document is matched (``WatchSet.match``):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import ahocorasick  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
@@ -38,28 +39,31 @@ from monitor.query_parse import Node
 from monitor.query_types import FIELDS, Document, Hit, WatchMatch
 from monitor.text import detect_language, fold, original_span, stem_en, stem_es
 
-__all__ = ["CompiledWatch", "WatchSet", "index_document"]
+__all__ = ["CompiledWatch", "WatchSet", "index_document", "make_match", "primary_language"]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class CompiledWatch:
-    """A watch compiled once: its syntax tree, evaluation tree and trigger atoms."""
+    """A watch compiled once: its syntax tree, evaluation tree and trigger atoms.
 
-    __slots__ = ("languages", "name", "root", "source", "terms", "tree", "triggers")
+    Build it with :func:`monitor.query.compile_watch` (or ``CompiledWatch.build``)."""
 
-    def __init__(self, name: str, source: str, tree: Node, languages: tuple[str, ...]) -> None:
-        self.name = name
-        self.source = source
-        self.tree = tree
-        self.languages = languages
-        self.root: EvalNode = compile_tree(tree)
-        self.triggers: frozenset[Atom] = positive_atoms(self.root)
-        self.terms: tuple[str, ...] = tuple(dict.fromkeys(leaf.label for leaf in self.leaves()))
+    name: str
+    source: str  # the query text (synthesised for terms/exclude watches)
+    tree: Node = field(repr=False)
+    languages: tuple[str, ...]
+    root: EvalNode = field(repr=False)
+    triggers: frozenset[Atom] = field(repr=False)
+    terms: tuple[str, ...] = field(repr=False)  # term labels in query order
+
+    @classmethod
+    def build(cls, name: str, source: str, tree: Node, languages: tuple[str, ...]) -> CompiledWatch:
+        root = compile_tree(tree)
+        labels = tuple(dict.fromkeys(leaf.label for leaf in root.leaves()))
+        return cls(name, source, tree, languages, root, positive_atoms(root), labels)
 
     def leaves(self) -> list[Leaf]:
         return self.root.leaves()
-
-    def __repr__(self) -> str:
-        return f"CompiledWatch({self.name!r}, {self.source!r})"
 
 
 class _Tables:
@@ -119,8 +123,14 @@ def _build_automaton(atoms: set[Atom]) -> object | None:
     return automaton  # type: ignore[no-any-return, unused-ignore]
 
 
+def primary_language(language: str | None) -> str | None:
+    """``"en-US"`` -> ``"en"``; ``None`` or empty -> ``None``."""
+    primary = (language or "").replace("_", "-").split("-")[0].strip().lower()
+    return primary or None
+
+
 def _stem_mode(language: str | None) -> int:
-    primary = (language or "").split("-")[0].split("_")[0].lower()
+    primary = primary_language(language)
     return EN if primary == "en" else ES if primary == "es" else ANY
 
 
@@ -183,15 +193,12 @@ class WatchSet:
             if watch.languages:
                 if not detected:
                     language, detected = detect_language(doc.title + "\n" + doc.body), True
-                if language is not None and _stem_lang(language) not in watch.languages:
+                primary = primary_language(language)
+                if primary is not None and primary not in watch.languages:
                     continue
             if watch.root.test(ix):
                 results.append(make_match(watch, ix))
         return results
-
-
-def _stem_lang(language: str) -> str:
-    return language.split("-")[0].split("_")[0].lower()
 
 
 def _keyed(watch: CompiledWatch) -> set[Atom]:
