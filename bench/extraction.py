@@ -186,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             for s in scores:
                 p = "-" if s.precision is None else f"{s.precision:.3f}"
                 r = s.recall
-                f = 0.0 if s.precision is None or not (s.precision + r) else (
-                    2 * s.precision * r / (s.precision + r)
+                f = (
+                    0.0
+                    if s.precision is None or not (s.precision + r)
+                    else (2 * s.precision * r / (s.precision + r))
                 )
                 print(f"  {name:12} {s.page_id[:12]} P={p:5} R={r:.3f} F={f:.3f} {s.ms:7.2f}ms")
         if args.dump and name == "news-monitor":

@@ -48,17 +48,25 @@ _TAG_RE = re.compile(r"<[a-zA-Z!/?]")
 _FEED_RE = re.compile(r"<(?:rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 _HTML_RE = re.compile(r"<(?:html|body|head|p|div|article)[\s>/]", re.IGNORECASE)
 
-# Depth accounting for elements that a real page always closes explicitly.  Lexbor
-# (like any HTML5 tree builder) spends time proportional to the depth of the open
-# elements on every tag, so a document of a million nested <div> would take hours.
-_OPEN_CLOSE_RE = re.compile(
-    r"<(/?)(?:[dD][iI][vV]|[sS][pP][aA][nN]|section|article|ul|ol|blockquote|font|table)[\s>]"
+# Lexbor, like any HTML5 tree builder, scans the stack of open elements on every
+# block-level start tag ("close a p element in button scope"), so the time to parse
+# grows with the square of the nesting of such elements: a million nested <div> would
+# take hours.  Such pages, and pages with an absurd number of tags, are flattened to
+# their text with paragraph breaks before parsing.
+_BLOCK_OPEN_CLOSE_RE = re.compile(
+    r"<(/?)(?:[dD][iI][vV]|section|article|aside|nav|header|footer|main|ul|ol|dl|"
+    r"blockquote|center|figure|figcaption|details|summary|fieldset|address|menu|dir|"
+    r"hgroup|dialog|search|UL|OL|DL|CENTER|BLOCKQUOTE)[\s>]"
 )
-_BODY_TAG_RE = re.compile(r"<[bB][oO][dD][yY][\s>]")
 _STEP = {"": 1, "/": -1}
+_FEW_TAGS = 4_000  # below this, even the worst nesting parses in a few milliseconds
+_MAX_TAGS = 300_000
 _MAX_DEPTH = 400
-_MAX_DEPTH_WORK = 20_000_000  # sum of open-element depth over all tags
-_FLATTEN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:\s[^>]*)?>)+")
+_MAX_DEPTH_WORK = 20_000_000  # sum over block tags of the block depth they open at
+_BODY_TAG_RE = re.compile(r"<[bB][oO][dD][yY][\s>]")
+_HTML_TAG_RE = re.compile(r"<html[\s>]", re.IGNORECASE)
+_SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG_RUN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:\s[^>]*)?>)+")
 _MOJIBAKE_RE = re.compile(
     "[ÃÂâ][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
 )
@@ -85,18 +93,38 @@ def _not_html_reason(html: str) -> str | None:
 
 
 def _too_deep(html: str) -> bool:
-    depths = list(itertools.accumulate(map(_STEP.__getitem__, _OPEN_CLOSE_RE.findall(html))))
+    """True when the block-level nesting would make the parser crawl."""
+    tags = html.count("<")
+    if tags < _FEW_TAGS:
+        return False
+    if tags > _MAX_TAGS:
+        return True
+    steps = map(_STEP.__getitem__, _BLOCK_OPEN_CLOSE_RE.findall(html))
+    depths = list(itertools.accumulate(steps))
     return bool(depths) and (max(depths) > _MAX_DEPTH or sum(depths) > _MAX_DEPTH_WORK)
 
 
 def _flatten(html: str) -> str:
-    """Replace every run of tags by a paragraph break: the text survives, nesting not."""
-    return _FLATTEN_RE.sub("<p>", html)
+    """The page's text with every run of tags turned into one paragraph break.
+
+    The head (title, metas, JSON-LD) is kept as it is; scripts and styles in the body
+    are dropped before their tags go.
+    """
+    match = _BODY_TAG_RE.search(html)
+    start = match.start() if match else 0
+    body = _SCRIPT_RE.sub(" ", html[start:])
+    return html[:start] + "<body>" + _TAG_RUN_RE.sub("<p>", body)
 
 
 def _truncated(html: str) -> bool:
-    tail = html[-2048:].lower()
-    return "</html>" not in tail and "</body>" not in tail
+    """True when the page stops before its end: inside a tag, or without </body></html>."""
+    tail = html[-2048:].rstrip()
+    if tail.rfind("<") > tail.rfind(">"):
+        return True
+    lower = tail.lower()
+    if "</html>" in lower or "</body>" in lower:
+        return False
+    return _BODY_TAG_RE.search(html) is not None or _HTML_TAG_RE.search(html[:4096]) is not None
 
 
 def _repair_mojibake(text: str) -> str | None:
@@ -185,8 +213,9 @@ def date_from_url(url: str | None) -> datetime | None:
     for pattern in _URL_DATE_RES:
         match = pattern.search(path)
         if match:
+            year, month, day = (int(g) for g in match.groups())
             try:
-                return datetime(*(int(g) for g in match.groups()), tzinfo=UTC)
+                return datetime(year, month, day, tzinfo=UTC)
             except ValueError:
                 continue
     return None
@@ -379,13 +408,13 @@ def extract_article(html: str, url: str | None = None) -> Article:
         return Article(None, "", date_from_url(url), None, None, bad)
 
     reasons: list[str] = []
-    if _too_deep(html):
-        html = _flatten(html)
-        reasons.append("markup too deeply nested; layout ignored")
     if _truncated(html):
         reasons.append("truncated page")
     if not _BODY_TAG_RE.search(html):
         reasons.append("no <body> element")
+    if _too_deep(html):
+        html = _flatten(html)
+        reasons.append("markup too deeply nested or too large; layout ignored")
 
     tree = LexborHTMLParser(html)
     meta = _read_meta(tree)
@@ -397,6 +426,8 @@ def extract_article(html: str, url: str | None = None) -> Article:
     text = body.text
     if not text:
         reasons.insert(0, "no article found")
+    elif body.cut:
+        reasons.append("article text cut at its size limit")
     if _MOJIBAKE_RE.search(text[:20000]) or (title and _MOJIBAKE_RE.search(title)):
         repaired = _repair_mojibake(text)
         if repaired is not None:

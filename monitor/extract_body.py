@@ -1,13 +1,16 @@
 """Extract stage, body half: find the article body in a parsed page and render its text.
 
-Given a selectolax (Lexbor) tree, this module removes page furniture (navigation,
-share bars, related-story lists, comments, banners, promo and newsletter boxes,
-captions, ads), scores the remaining text blocks to find the element that holds the
-story, and renders that element as paragraphs separated by a blank line.
+Given a selectolax (Lexbor) tree, this module drops what never holds article text
+(scripts, forms, navigation, asides), scores the remaining text blocks the way
+readability does to find the element that holds the story, adds sibling chunks of
+the same story, removes furniture inside it by class/id names (share bars, related
+lists, promo and newsletter boxes, captions, ads) and renders it as paragraphs
+separated by a blank line.
 
-It must not fetch anything, must not use any other HTML library, and must never
-recurse in Python over the tree: pages can be deeply nested, so every walk here uses
-an explicit stack or selectolax's own (C) iteration.
+It must not fetch anything or use any other HTML library, and it must never recurse
+in Python over the tree: pages can be nested arbitrarily deep, so every walk uses an
+explicit stack or selectolax's own iteration.  Work is capped (blocks scored, text
+rendered) so that a huge page stays fast.
 """
 
 from __future__ import annotations
@@ -17,118 +20,67 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from monitor.extract_names import (
+    is_ad_label,
+    is_call_to_action,
+    is_content_name,
+    is_furniture_name,
+)
+
 # Elements whose content is never article text.
 JUNK_SELECTOR = (
     "script, style, noscript, template, svg, math, iframe, object, embed, canvas, video, "
     "audio, map, button, input, select, textarea, option, label, link, meta, title, dialog"
 )
-
 # Semantic furniture, removed unless it holds most of the page's text.
 FURNITURE_SELECTOR = (
     "nav, aside, footer, menu, figcaption, "
     "[role=navigation], [role=complementary], [role=contentinfo], [role=banner], "
     "[role=dialog], [role=alertdialog], [role=search], [hidden], [aria-hidden=true], "
-    '[itemprop=comment], [itemprop=author], [itemprop="associatedMedia"]'
+    "[itemprop=comment], [itemprop=author], [itemprop=associatedMedia]"
 )
-
-BLOCK_TAGS = frozenset(
-    "p div section article main header footer h1 h2 h3 h4 h5 h6 ul ol li dl dt dd "
-    "blockquote pre table thead tbody tfoot tr td th caption figure figcaption hr br "
-    "address center details summary fieldset form legend body html aside nav".split()
+# Elements judged by their class or id; links, list items and icons are judged
+# through their containers.
+NAMED_SELECTOR = (
+    ":is([class], [id], [itemprop=articleBody]):not(a, li, img, i, b, em, strong, time, label)"
 )
-HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+PARAGRAPH_SELECTOR = "p, pre, td, blockquote"
+# Containers whose own text (not in a <p>) can be the story: "<div>text<br><br>text".
+DIRECT_TEXT_SELECTOR = "div, section, article, main, font, center"
 
+BLOCK_TAGS = frozenset((
+    "p", "div", "section", "article", "main", "header", "footer", "h1", "h2", "h3", "h4",
+    "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd", "blockquote", "pre", "table", "thead",
+    "tbody", "tfoot", "tr", "td", "th", "caption", "figure", "figcaption", "hr", "br",
+    "address", "center", "details", "summary", "fieldset", "form", "legend", "body",
+    "html", "aside", "nav",
+))  # fmt: skip
+HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+NEVER_FURNITURE = frozenset(("body", "html", "main", "article"))
+TOP_TAGS = frozenset(("body", "html", None))
 
-def _trie(words: list[str]) -> str:
-    """A regex alternation of ``words`` factored by prefix (much faster in ``re``)."""
-    root: dict[str, dict[str, object]] = {}
-    for word in words:
-        node: dict[str, object] = root  # type: ignore[assignment]
-        for ch in word:
-            node = node.setdefault(ch, {})  # type: ignore[assignment]
-        node[""] = {}
+MIN_BLOCK = 25  # characters for a text block to count
+MAX_BLOCKS = 20_000  # text blocks scored per page
+MAX_TEXT = 500_000  # characters of body text rendered
 
-    pending: list[tuple[dict[str, object], list[str]]] = []
-
-    def build(node: dict[str, object]) -> str:
-        # Iterative would be overkill: the depth is bounded by the longest word.
-        alternatives = [
-            re.escape(ch) + build(child)  # type: ignore[arg-type]
-            for ch, child in sorted(node.items())
-            if ch
-        ]
-        if not alternatives:
-            return ""
-        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-        if "" in node:
-            return "(?:" + body + ")?"
-        return body
-
-    del pending
-    return build(root)
-
-
-# Class/id words that mark page furniture.  Matched as substrings of the lower-cased
-# "class id" string, except the short ones in _NEGATIVE_TOKENS which must be whole
-# tokens (split on space, "-" and "_").
-_NEGATIVE_WORDS = [
-    "comment", "disqus", "share", "sharing", "social", "related", "recommend",
-    "newsletter", "subscri", "signup", "sign-up", "promo", "advert", "sponsor",
-    "cookie", "consent", "gdpr", "popup", "modal", "sidebar", "breadcrumb",
-    "outbrain", "taboola", "trending", "popular", "donat", "widget", "banner",
-    "footer", "masthead", "toolbar", "pagination", "byline", "author", "caption",
-    "credit", "sr-only", "visually-hidden", "screen-reader", "skip-link", "readmore",
-    "read-more", "more-stories", "paywall", "login", "rating", "carousel",
-    "slideshow", "gallery", "newsfeed", "jump-link", "follow-us", "supplement",
-    "additional", "dateline", "timestamp", "pubdate", "tags", "keyword",
-]  # fmt: skip
-_NEGATIVE_TOKENS = frozenset(
-    "ad ads adv adslot adunit advertising dfp gpt nav navbar menu meta "
-    "print tools share date time topics tag subnav overlay header".split()
-)
-# Whole class names (or ids) that hide an element.
-_HIDDEN_NAMES = frozenset(
-    "hidden hide d-none invisible is-hidden visually-hidden sr-only screen-reader-text "
-    "screenreader-only offscreen element-invisible".split()
-)
-_NEGATIVE_RE = re.compile(_trie(_NEGATIVE_WORDS))
-_TOKEN_SPLIT_RE = re.compile(r"[\s_-]+")
-_POSITIVE_RE = re.compile(
-    r"(?:article|story|entry|post|blog|news|main|page)[-_]?(?:body|content|text|copy|inner)"
-    r"|(?:body|main|rich)[-_]?(?:text|content|copy)|articlebody|\bprose\b|\bcontent\b"
-    r"|(?:^|[\s_-])body(?:$|[\s_-])"
-)
-
-# Paragraphs that only label an ad slot.
-AD_LABELS = frozenset(
-    (
-        "ad", "ads", "advert", "advertisement", "advertisements", "advertising",
-        "sponsored", "sponsored content", "paid content", "paid post", "promoted",
-        "story continues below", "story continues below advertisement",
-        "article continues below", "article continues below advertisement",
-        "continue reading below", "continue reading the main story",
-        "scroll to continue with content", "skip advert", "close ad",
-    )
-)  # fmt: skip
-
-# A closing line that asks the reader to follow, subscribe or sign up.
-_CALL_TO_ACTION_RE = re.compile(
-    r"\b(?:follow|like)\s+(?:us|him|her|them|me|[A-Z]\w+)\b.{0,80}?"
-    r"\b(?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky|mastodon)\b"
-    r"|\b(?:sign up|subscribe|register)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b"
-    r"|\bget (?:the latest|our)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b",
-    re.IGNORECASE,
-)
 _WS_RE = re.compile(r"\s+")
 _COMMA_RE = re.compile("[,،、，]")
+_SENTENCE_END_RE = re.compile(r"\.( |$)")
 
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """The rendered article body: paragraphs joined by a blank line, and how it went."""
+    """The article body as paragraphs, and whether it was cut at MAX_TEXT."""
 
-    text: str
-    found: bool
+    paragraphs: tuple[str, ...]
+    cut: bool = False
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+# --- small measures ------------------------------------------------------------------
 
 
 def _class_id(node: LexborNode) -> str:
@@ -136,50 +88,43 @@ def _class_id(node: LexborNode) -> str:
     return f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
 
 
-def is_furniture_name(class_id: str) -> bool:
-    """True when a lower-cased "class id" string names page furniture."""
-    if _NEGATIVE_RE.search(class_id):
-        return True
-    if not _HIDDEN_NAMES.isdisjoint(class_id.split()):
-        return True
-    return not _NEGATIVE_TOKENS.isdisjoint(_TOKEN_SPLIT_RE.split(class_id))
-
-
-def is_content_name(class_id: str) -> bool:
-    """True when a lower-cased "class id" string names the main content."""
-    return _POSITIVE_HINT_RE.search(class_id) is not None and (
-        _POSITIVE_RE.search(class_id) is not None
-    )
-
-
-_POSITIVE_HINT_RE = re.compile("body|content|text|copy|inner|prose")
-
-
 def _text_len(node: LexborNode) -> int:
     return len(node.text(strip=True))
 
 
-def _link_len(node: LexborNode) -> int:
-    return sum(_text_len(a) for a in node.css("a"))
+def _link_density(node: LexborNode) -> float:
+    total = _text_len(node)
+    return sum(_text_len(a) for a in node.css("a")) / total if total else 1.0
+
+
+def _paragraph_len(node: LexborNode) -> int:
+    """Characters in the paragraphs (of MIN_BLOCK characters or more) inside ``node``."""
+    lengths = (_text_len(p) for p in node.css("p"))
+    return sum(n for n in lengths if n >= MIN_BLOCK)
+
+
+# --- cleaning --------------------------------------------------------------------------
 
 
 def remove_junk(root: LexborNode) -> None:
-    """Drop elements that never hold article text (scripts, styles, forms' controls)."""
+    """Drop elements that never hold article text (scripts, styles, form controls)."""
     for node in root.css(JUNK_SELECTOR):
         node.decompose(recursive=False)
 
 
-def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> None:
-    """Remove navigation, banners, share bars and the like from ``root``.
+def remove_furniture(root: LexborNode, by_name: bool) -> None:
+    """Remove navigation, asides, share bars and the like inside ``root``.
 
-    An element is spared when it holds most of the page's text (a layout wrapper
-    whose class happens to say "sidebar" or "has-comments"), names itself the main
-    content, or contains an element that does.
+    Semantic furniture (nav, aside, footer, ARIA roles, hidden elements) always goes;
+    with ``by_name``, so do elements whose class or id names furniture.  An element is
+    spared when it holds half of ``root``'s text (a layout wrapper whose class says
+    "sidebar" or "has-comments"), names itself the main content, or contains an
+    element that does, or is an embedded post quoted by the story.
     """
-    big = max(500, total_len // 2)
+    big = max(500, _text_len(root) // 2)
     furniture: list[LexborNode] = []
     keep: set[int] = set()
-    for node in root.css(_NAMED_SELECTOR) if by_name else ():
+    for node in root.css(NAMED_SELECTOR) if by_name else ():
         name = _class_id(node)
         if is_content_name(name) or node.attributes.get("itemprop") == "articleBody":
             if is_furniture_name(name) or _text_len(node) < 200:
@@ -189,30 +134,23 @@ def remove_furniture(root: LexborNode, total_len: int, by_name: bool = True) -> 
                 keep.add(ancestor.mem_id)
                 ancestor = ancestor.parent
         elif (
-            by_name
-            and node.tag not in _NEVER_FURNITURE
+            node.tag not in NEVER_FURNITURE
             and is_furniture_name(name)
-            # An embedded post or tweet quoted by the story is not furniture.
             and not ("embed" in name and node.css_first("blockquote") is not None)
         ):
             furniture.append(node)
     furniture.extend(root.css(FURNITURE_SELECTOR))
     for node in furniture:
-        if node.parent is None or node.mem_id in keep:
+        if node.parent is None or node.mem_id in keep or node.mem_id == root.mem_id:
             continue
         if _text_len(node) < big:
             node.decompose(recursive=False)
 
 
-# Elements worth judging by their class or id; links, list items and icons are judged
-# through their containers.
-_NAMED_SELECTOR = (
-    ":is([class], [id], [itemprop=articleBody]):not(a, li, img, i, b, em, strong, time, label)"
-)
-_NEVER_FURNITURE = frozenset(("body", "html", "main", "article"))
+# --- scoring ---------------------------------------------------------------------------
 
 
-def _tag_weight(tag: str) -> float:
+def _tag_weight(tag: str | None) -> float:
     if tag in ("div", "article", "section", "main"):
         return 5.0
     if tag in ("pre", "td", "blockquote"):
@@ -224,17 +162,9 @@ def _tag_weight(tag: str) -> float:
     return 0.0
 
 
-def _class_weight(node: LexborNode) -> float:
+def _name_weight(node: LexborNode) -> float:
     name = _class_id(node)
-    weight = 0.0
-    if is_content_name(name):
-        weight += 25.0
-    if is_furniture_name(name):
-        weight -= 25.0
-    return weight
-
-
-_DIRECT_TEXT_SELECTOR = "div, section, article, main, font, center"
+    return 25.0 * is_content_name(name) - 25.0 * is_furniture_name(name)
 
 
 def _block_score(text: str, chunks: int = 1) -> float:
@@ -242,115 +172,107 @@ def _block_score(text: str, chunks: int = 1) -> float:
 
 
 @dataclass(slots=True)
-class _Scores:
+class Scores:
+    """Content scores of elements, by mem_id, and the elements themselves."""
+
     score: dict[int, float]
     node: dict[int, LexborNode]
+    weights: bool
 
-    def add(self, node: LexborNode, amount: float, weights: bool) -> None:
+    def add(self, node: LexborNode, amount: float) -> None:
         key = node.mem_id
         if key not in self.score:
-            tag = node.tag or ""
-            self.score[key] = (_tag_weight(tag) + _class_weight(node)) if weights else 0.0
+            self.score[key] = _tag_weight(node.tag) + _name_weight(node) if self.weights else 0.0
             self.node[key] = node
         self.score[key] += amount
 
 
-def _score_blocks(root: LexborNode, weights: bool) -> _Scores:
-    """Readability-style scores: each text block feeds its ancestors, less as they go up."""
-    scores = _Scores({}, {})
+def score_blocks(root: LexborNode, weights: bool) -> Scores:
+    """Readability-style scores: each text block feeds five ancestors, less as they go up.
+
+    A block scores 1 + its commas + a point per 100 characters (at most 3); its parent
+    gets it all, the grandparent half, the next ones a third of that per level.
+    With ``weights``, an element starts from a bonus or malus for its tag and name.
+    """
+    scores = Scores({}, {}, weights)
     blocks: list[tuple[LexborNode, float]] = []
-    for node in root.css("p, pre, td, blockquote"):
-        text = _WS_RE.sub(" ", node.text()).strip()
-        if len(text) >= 25:
+    for node in root.css(PARAGRAPH_SELECTOR)[:MAX_BLOCKS]:
+        text = node.text(strip=True)
+        if len(text) >= MIN_BLOCK:
             blocks.append((node, _block_score(text)))
-    for node in root.css(_DIRECT_TEXT_SELECTOR):
+    for node in root.css(DIRECT_TEXT_SELECTOR)[:MAX_BLOCKS]:
         text = node.text(deep=False, strip=True)
-        if len(text) >= 25:
-            chunks = 1 + len(node.css("br")) // 2
-            # The container itself plays the paragraph: its score starts one level down.
-            scores.add(node, _block_score(text, chunks), weights)
-            blocks.append((node, _block_score(text, chunks) / 2.0))
+        if len(text) >= MIN_BLOCK:
+            # The container plays the paragraph, so it scores as its own parent would.
+            score = _block_score(text, 1 + len(node.css("br")) // 2)
+            scores.add(node, score)
+            blocks.append((node, score / 2.0))
     for node, score in blocks:
         ancestor = node.parent
-        level = 0
-        while ancestor is not None and level < 5:
-            tag = ancestor.tag
-            if tag is None or tag == "-document" or tag == "html":
+        for divider in (1.0, 2.0, 6.0, 9.0, 12.0):
+            if ancestor is None or ancestor.tag in ("html", "-document", None):
                 break
-            divider = 1.0 if level == 0 else 2.0 if level == 1 else level * 3.0
-            scores.add(ancestor, score / divider, weights)
+            scores.add(ancestor, score / divider)
             ancestor = ancestor.parent
-            level += 1
     return scores
 
 
-def _paragraph_len(node: LexborNode) -> int:
-    """Characters in the paragraphs (of 25 characters or more) inside ``node``."""
-    lengths = (_text_len(p) for p in node.css("p"))
-    return sum(n for n in lengths if n >= 25)
+def _is_inside(node: LexborNode, ancestor: LexborNode) -> bool:
+    current: LexborNode | None = node
+    while current is not None and current.mem_id != ancestor.mem_id:
+        current = current.parent
+    return current is not None
 
 
-def _link_density(node: LexborNode) -> float:
-    total = _text_len(node)
-    return _link_len(node) / total if total else 1.0
-
-
-def find_candidate(root: LexborNode, weights: bool = True) -> tuple[LexborNode, _Scores] | None:
-    """The element that holds the article, by readability-style paragraph scoring."""
-    scores = _score_blocks(root, weights)
+def find_candidate(root: LexborNode, weights: bool = True) -> tuple[LexborNode, Scores] | None:
+    """The element that holds the article, and the scores that chose it."""
+    scores = score_blocks(root, weights)
     if not scores.score:
         return None
-    ranked = sorted(scores.score.items(), key=lambda item: item[1], reverse=True)[:5]
-    final: dict[int, float] = {}
-    for key, score in ranked:
-        final[key] = score * (1.0 - _link_density(scores.node[key]))
-        scores.score[key] = final[key]
-    best_key = max(final, key=final.__getitem__)
+    ranked = sorted(scores.score, key=scores.score.__getitem__, reverse=True)[:5]
+    for key in ranked:
+        scores.score[key] *= 1.0 - _link_density(scores.node[key])
+    best_key = max(ranked, key=scores.score.__getitem__)
     best = scores.node[best_key]
-    best_score = final[best_key]
-    # Several strong candidates inside one ancestor: the ancestor is the article.
-    strong = {k for k, v in final.items() if k != best_key and v >= 0.75 * best_score}
+    best_score = scores.score[best_key]
+
+    # Two more strong candidates inside one ancestor: the ancestor is the article.
+    strong = [
+        scores.node[k] for k in ranked if k != best_key and scores.score[k] >= 0.75 * best_score
+    ]
     if len(strong) >= 2:
         ancestor = best.parent
-        while ancestor is not None and ancestor.tag not in ("body", "html", None):
-            inside = 0
-            for key in strong:
-                node: LexborNode | None = scores.node[key]
-                while node is not None and node.mem_id != ancestor.mem_id:
-                    node = node.parent
-                inside += node is not None
-            if inside >= 2:
+        while ancestor is not None and ancestor.tag not in TOP_TAGS:
+            if sum(_is_inside(node, ancestor) for node in strong) >= 2:
                 best = ancestor
                 break
             ancestor = ancestor.parent
-    # Climb while the parent scores higher (the text spreads over sibling blocks).
+
+    # Climb while a parent scores higher: the text spreads over several blocks.
     last = scores.score.get(best.mem_id, best_score)
     threshold = last / 3.0
     parent = best.parent
-    while parent is not None and parent.tag not in ("body", "html", None):
+    while parent is not None and parent.tag not in TOP_TAGS:
         parent_score = scores.score.get(parent.mem_id)
-        if parent_score is None:
-            parent = parent.parent
-            continue
-        if parent_score < threshold:
-            break
-        if parent_score > last:
-            best = parent
-            break
-        last = parent_score
+        if parent_score is not None:
+            if parent_score < threshold:
+                break
+            if parent_score > last:
+                best = parent
+                break
+            last = parent_score
         parent = parent.parent
+
     # A lone child says nothing: its parent is the container.
-    while (
-        best.parent is not None
-        and best.parent.tag not in ("body", "html", None)
-        and len(list(best.parent.iter())) == 1
-    ):
+    while best.parent is not None and best.parent.tag not in TOP_TAGS:
+        if len(list(best.parent.iter())) != 1:
+            break
         best = best.parent
     return best, scores
 
 
-def _siblings(best: LexborNode, scores: _Scores) -> list[LexborNode]:
-    """``best`` and those of its siblings that look like more of the article."""
+def pick_siblings(best: LexborNode, scores: Scores) -> list[LexborNode]:
+    """``best`` and those of its siblings that look like more of the same story."""
     parent = best.parent
     if parent is None or parent.tag in ("html", None):
         return [best]
@@ -363,28 +285,31 @@ def _siblings(best: LexborNode, scores: _Scores) -> list[LexborNode]:
             picked.append(sibling)
             continue
         same_class = bool(best_class) and sibling.attributes.get("class") == best_class
-        bonus = best_score * 0.2 if same_class else 0
+        bonus = best_score * 0.2 if same_class else 0.0
         if scores.score.get(sibling.mem_id, float("-inf")) + bonus >= threshold:
             picked.append(sibling)
         elif same_class and _paragraph_len(sibling) >= 100 and _link_density(sibling) < 0.3:
-            # The body cut into same-class chunks by figures or ads.
-            picked.append(sibling)
+            picked.append(sibling)  # the body cut into same-class chunks by figures or ads
         elif sibling.tag == "p":
             text = _WS_RE.sub(" ", sibling.text()).strip()
             density = _link_density(sibling)
             if (len(text) > 80 and density < 0.25) or (
-                0 < len(text) <= 80 and density == 0 and re.search(r"\.( |$)", text)
+                0 < len(text) <= 80 and density == 0 and _SENTENCE_END_RE.search(text)
             ):
                 picked.append(sibling)
     return picked
 
 
+# --- rendering -------------------------------------------------------------------------
+
+
 @dataclass(slots=True)
 class _Renderer:
-    """Collects paragraphs while walking a subtree; see ``render``."""
+    """Paragraphs collected while walking a subtree; see ``render``."""
 
-    items: list[tuple[str, str]]  # (text, kind): kind "p", "h" (heading), "x" (dropped)
+    items: list[tuple[str, str]]  # (text, kind): "p", "h" (heading) or "x" (dropped)
     parts: list[str]
+    size: int = 0
     link_chars: int = 0
     heading_depth: int = 0
 
@@ -397,35 +322,34 @@ class _Renderer:
         text = _WS_RE.sub(" ", "".join(self.parts)).strip()
         if text:
             kind = "h" if self.heading_depth else "p"
-            if text.lower().strip(" .:-–—|()[]") in AD_LABELS or self.link_chars > 0.6 * len(text):
+            if self.link_chars > 0.6 * len(text) or is_ad_label(text):
                 kind = "x"
             self.items.append((text, kind))
+            self.size += len(text)
         self.parts.clear()
         self.link_chars = 0
 
     def paragraphs(self) -> list[str]:
         """Kept paragraphs; a heading goes when what it introduced was dropped."""
-        out: list[str] = []
         items = self.items
-        for i, (text, kind) in enumerate(items):
-            if kind == "x":
-                continue
-            if kind == "h" and (i + 1 == len(items) or items[i + 1][1] != "p"):
-                continue
-            out.append(text)
-        return out
+        return [
+            text
+            for i, (text, kind) in enumerate(items)
+            if kind == "p" or (kind == "h" and i + 1 < len(items) and items[i + 1][1] == "p")
+        ]
 
 
-def render(node: LexborNode) -> list[str]:
-    """The text of ``node`` as paragraphs: block elements break, inline text joins.
+def render(node: LexborNode, budget: int = MAX_TEXT) -> tuple[list[str], bool]:
+    """The text of ``node`` as paragraphs, and whether ``budget`` characters cut it short.
 
-    Paragraphs made mostly of link text (related links, share and tag lists) and
-    bare ad labels are left out.  The walk uses an explicit stack, never recursion.
+    Block elements break paragraphs, inline text joins, whitespace collapses.
+    Paragraphs made mostly of link text (related links, share and tag lists) and bare
+    ad labels are left out.
     """
     out = _Renderer([], [])
-    # (node, entering, inside a link); an exit entry closes a block element.
+    # (node, entering, inside a link); the exit entry of a block element flushes it.
     stack: list[tuple[LexborNode, bool, bool]] = [(node, True, False)]
-    while stack:
+    while stack and out.size < budget:
         current, entering, in_link = stack.pop()
         tag = current.tag
         if tag == "-text":
@@ -445,59 +369,63 @@ def render(node: LexborNode) -> list[str]:
             if tag in HEADING_TAGS:
                 out.heading_depth += 1
             stack.append((current, False, in_link))
-        child_in_link = in_link or tag == "a"
-        children = list(current.iter(include_text=True))
-        for child in reversed(children):
-            stack.append((child, True, child_in_link))
+        in_link = in_link or tag == "a"
+        for child in reversed(list(current.iter(include_text=True))):
+            stack.append((child, True, in_link))
     out.flush()
-    return out.paragraphs()
+    return out.paragraphs(), bool(stack)
 
 
-def _attempt(tree: LexborHTMLParser, strict: bool) -> list[str]:
+# --- the whole body --------------------------------------------------------------------
+
+
+def _attempt(tree: LexborHTMLParser, strict: bool) -> Body:
     root = tree.body or tree.root
     if root is None:
-        return []
+        return Body(())
     remove_junk(root)
-    remove_furniture(root, _text_len(root), by_name=False)
+    remove_furniture(root, by_name=False)
     found = find_candidate(root, weights=strict)
     if found is None:
-        return []
+        return Body(())
     best, scores = found
     paragraphs: list[str] = []
-    for node in _siblings(best, scores):
+    budget = MAX_TEXT
+    for node in pick_siblings(best, scores):
         if strict and node.mem_id != best.mem_id and is_furniture_name(_class_id(node)):
             continue
         if strict:
-            remove_furniture(node, _text_len(node), by_name=True)
-        paragraphs.extend(render(node))
-    return paragraphs
+            remove_furniture(node, by_name=True)
+        more, cut = render(node, budget)
+        paragraphs.extend(more)
+        budget -= sum(len(p) for p in more)
+        if cut or budget <= 0:
+            return Body(tuple(paragraphs), cut=True)
+    return Body(tuple(paragraphs))
 
 
-def _trim(paragraphs: list[str], title: str | None) -> list[str]:
+def _trim(paragraphs: tuple[str, ...], title: str | None) -> tuple[str, ...]:
     """Drop the headline repeated at the top and calls to action at the bottom."""
+    start, end = 0, len(paragraphs)
     if title:
         key = _WS_RE.sub(" ", title).strip().lower()
-        while paragraphs and paragraphs[0].lower() == key:
-            paragraphs = paragraphs[1:]
-    end = len(paragraphs)
-    while end > 1 and len(paragraphs) - end < 3:
-        last = paragraphs[end - 1]
-        if len(last) > 300 or not _CALL_TO_ACTION_RE.search(last):
-            break
+        while start < end and paragraphs[start].lower() == key:
+            start += 1
+    while end - start > 1 and len(paragraphs) - end < 3 and is_call_to_action(paragraphs[end - 1]):
         end -= 1
-    return paragraphs[:end]
+    return paragraphs[start:end]
 
 
 def extract_body(tree: LexborHTMLParser, html: str, title: str | None = None) -> Body:
-    """Find and render the article body of a parsed page (the tree is modified).
+    """Find and render the article body of a parsed page (``tree`` is modified).
 
-    A first, strict attempt removes furniture by class and id names; when that leaves
-    next to nothing, a lenient attempt on a fresh parse of ``html`` keeps them.
+    A strict attempt removes furniture by class and id names too; when that leaves
+    next to nothing (under 250 characters), a lenient attempt on a fresh parse of
+    ``html`` ignores names and wins if it finds at least twice as much.
     """
-    paragraphs = _attempt(tree, strict=True)
-    if sum(len(p) for p in paragraphs) < 250:
+    body = _attempt(tree, strict=True)
+    if len(body.text) < 250:
         retry = _attempt(LexborHTMLParser(html), strict=False)
-        if sum(len(p) for p in retry) > 2 * sum(len(p) for p in paragraphs):
-            paragraphs = retry
-    paragraphs = _trim(paragraphs, title)
-    return Body("\n\n".join(paragraphs), bool(paragraphs))
+        if len(retry.text) > 2 * len(body.text):
+            body = retry
+    return Body(_trim(body.paragraphs, title), body.cut)
