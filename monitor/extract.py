@@ -15,7 +15,7 @@ import itertools
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -148,7 +148,7 @@ def _repair_mojibake(text: str) -> str | None:
 # --- metadata ----------------------------------------------------------------------
 
 _ISO_RE = re.compile(
-    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
     r"(?:[T\s]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?",
     re.IGNORECASE,
 )
@@ -162,10 +162,34 @@ _PUBLISHED_METAS = (
     "article.published", "published_time", "publishdate", "publish-date", "pubdate",
     "publication_date", "sailthru.date", "parsely-pub-date", "dc.date.issued",
     "dcterms.issued", "dc.date", "dcterms.date", "dcterms.created", "date",
-    "article:modified_time", "og:updated_time",
 )  # fmt: skip
+# Other metas whose name says "published" or "date", but not "modified" or "expires".
+_DATE_META_RE = re.compile(r"publi|date|created")
+_NOT_PUBLISHED_RE = re.compile(r"modif|updat|expir|revis|valid")
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
+_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_HUMAN_DATE_RE = re.compile(
+    rf"\b(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+{_MONTH},?\s+(\d{{4}})"
+    rf"|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}}))"
+    r"(?:,?\s+(?:at\s+)?(\d{1,2})[:.](\d{2})\s*([ap])?\.?m?\b)?",
+    re.IGNORECASE,
+)
 _ARTICLE_TYPES = re.compile(r"article|posting|report|news|blog", re.IGNORECASE)
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|\-–—:·»/]|::|//)\s+")
+_WS_RE = re.compile(r"\s+")
+_ALNUM_RE = re.compile(r"[\W_]+")
 _LANG_RE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
 
 
@@ -203,6 +227,23 @@ def parse_date(value: str) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return _to_utc(parsed) if 1970 <= parsed.year <= 2200 else None
+
+
+def parse_human_date(value: str) -> datetime | None:
+    """A date written out in English ("November 19, 2019, 9:02 AM", "19 Nov 2019"), as UTC."""
+    match = _HUMAN_DATE_RE.search(value[:200])
+    if match is None:
+        return None
+    day1, month1, year1, month2, day2, year2, hour, minute, half = match.groups()
+    month = _MONTHS[(month1 or month2).lower()]
+    day, year = int(day1 or day2), int(year1 or year2)
+    hours = int(hour or 0) % 12 + 12 if half and half.lower() == "p" else int(hour or 0)
+    if half and half.lower() == "a" and hours == 12:
+        hours = 0
+    try:
+        return datetime(year, month, day, hours, int(minute or 0), tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def date_from_url(url: str | None) -> datetime | None:
@@ -290,47 +331,72 @@ def _read_meta(tree: LexborHTMLParser) -> _Meta:
 
 
 def _published_at(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> datetime | None:
+    """The first date found, best sources first: JSON-LD, metas, <time>, the URL."""
     candidates: list[str] = []
     if meta.ld_published:
         candidates.append(meta.ld_published)
     candidates.extend(meta.values[key] for key in _PUBLISHED_METAS if key in meta.values)
-    for node in tree.css(
-        "time[itemprop=datePublished], time[pubdate], [itemprop=datePublished][datetime], "
-        "[itemprop=datePublished][content], time[datetime]"
-    ):
-        attrs = node.attributes
-        value = attrs.get("datetime") or attrs.get("content")
-        if value:
-            candidates.append(value)
+    for selector in ("[itemprop=datePublished]", "time[pubdate]", "time[datetime]"):
+        for node in tree.css(selector):
+            attrs = node.attributes
+            value = attrs.get("datetime") or attrs.get("content")
+            if value:
+                candidates.append(value)
+                break
+    candidates.extend(
+        value
+        for key, value in meta.values.items()
+        if _DATE_META_RE.search(key) and not _NOT_PUBLISHED_RE.search(key)
+    )
     for value in candidates:
         parsed = parse_date(value)
         if parsed is not None:
             return parsed
-    return date_from_url(url)
+    from_url = date_from_url(url)
+    if from_url is not None:
+        return from_url
+    for node in tree.css("[itemprop=datePublished], time"):
+        parsed = parse_human_date(node.text())
+        if parsed is not None:
+            return parsed
+    return None
 
 
-def clean_title(title: str, site_name: str | None = None, host: str | None = None) -> str:
-    """Strip a " | Site name" style prefix or suffix from a page title."""
-    title = re.sub(r"\s+", " ", title).strip()
+def _site_names(site_name: str | None, url: str | None) -> set[str]:
+    """Lower-case, alphanumeric-only names a site goes by: og:site_name and host labels."""
+    names = {_ALNUM_RE.sub("", site_name.lower())} if site_name else set()
+    host = urlsplit(url).hostname if url else None
+    if host:
+        labels = host.lower().split(".")[:-1]  # the last label is the TLD
+        names.update(label for label in labels if len(label) >= 3 and label != "www")
+    names.discard("")
+    return names
+
+
+def clean_title(title: str, site_names: Collection[str] = (), loose: bool = True) -> str:
+    """Strip " | Site name" style prefixes and suffixes from a title.
+
+    A segment goes when it names the site (``site_names``); with ``loose`` (for the
+    <title> element) so does a short trailing segment after a separator when at least
+    three words remain, and a short one after a pipe always.
+    """
+    title = _WS_RE.sub(" ", title).strip()
     parts = _TITLE_SEPARATORS.split(title)
     if len(parts) < 2:
         return title
-    seps = _TITLE_SEPARATORS.findall(title)
-    names = {n.lower() for n in (site_name, host) if n}
+    seps = [sep.strip() for sep in _TITLE_SEPARATORS.findall(title)]
 
     def is_site(part: str) -> bool:
-        low = part.lower().strip()
-        return bool(low) and any(low in n or n in low.replace(" ", "") for n in names)
+        key = _ALNUM_RE.sub("", part.lower())
+        return len(key) >= 3 and any(
+            key in name or (name in key and 2 * len(name) >= len(key)) for name in site_names
+        )
 
-    # Drop trailing segments that name the site or are short labels after a pipe.
     while len(parts) > 1:
         last, sep = parts[-1], seps[len(parts) - 2]
+        short = len(last.split()) <= 4
         rest_words = len(" ".join(parts[:-1]).split())
-        if is_site(last) or (
-            sep.strip() in ("|", "-", "–", "—", "::", "»", "·", "//")
-            and len(last.split()) <= 4
-            and rest_words >= 3
-        ):
+        if is_site(last) or (short and (sep == "|" or (loose and rest_words >= 3))):
             parts.pop()
         else:
             break
@@ -338,29 +404,24 @@ def clean_title(title: str, site_name: str | None = None, host: str | None = Non
         parts.pop(0)
         seps.pop(0)
     result = parts[0]
-    for i, part in enumerate(parts[1:]):
-        result += seps[i] + part
-    return result.strip()
+    for sep, part in zip(seps, parts[1:], strict=False):
+        result += f" {sep} {part}"
+    return result
 
 
 def _title(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> str | None:
-    site = meta.values.get("og:site_name")
-    host = urlsplit(url).hostname if url else None
-    if host:
-        host = host.removeprefix("www.").rsplit(".", 1)[0]
+    names = _site_names(meta.values.get("og:site_name"), url)
     for raw in (meta.values.get("og:title"), meta.ld_headline, meta.values.get("twitter:title")):
         if raw:
-            return clean_title(raw, site, host) or None
+            return clean_title(raw, names, loose=False) or None
     h1 = tree.css_first("h1")
     if h1 is not None:
-        text = re.sub(r"\s+", " ", h1.text()).strip()
+        text = _WS_RE.sub(" ", h1.text()).strip()
         if text:
             return text
     node = tree.css_first("title")
     if node is not None:
-        text = node.text()
-        if text.strip():
-            return clean_title(text, site, host) or None
+        return clean_title(node.text(), names) or None
     return None
 
 
