@@ -37,7 +37,9 @@ FURNITURE_SELECTOR = (
     "nav, aside, footer, menu, figcaption, "
     "[role=navigation], [role=complementary], [role=contentinfo], [role=banner], "
     "[role=dialog], [role=alertdialog], [role=search], [hidden], [aria-hidden=true], "
-    "[itemprop=comment], [itemprop=author], [itemprop=associatedMedia]"
+    "[itemprop=comment], [itemprop=author], [itemprop=associatedMedia], "
+    '[style*="display:none" i], [style*="display: none" i], '
+    '[style*="visibility:hidden" i], [style*="visibility: hidden" i]'
 )
 # Elements judged by their class or id; links, list items and icons are judged
 # through their containers.
