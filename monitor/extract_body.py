@@ -32,6 +32,7 @@ JUNK_SELECTOR = (
     "script, style, noscript, template, svg, math, iframe, object, embed, canvas, video, "
     "audio, map, button, input, select, textarea, option, label, link, meta, title, dialog"
 )
+JUNK_TAGS = frozenset(tag.strip() for tag in JUNK_SELECTOR.split(","))
 # Semantic furniture, removed unless it holds most of the page's text.
 FURNITURE_SELECTOR = (
     "nav, aside, footer, menu, figcaption, "
@@ -108,25 +109,35 @@ def _paragraph_len(node: LexborNode) -> int:
 # --- cleaning --------------------------------------------------------------------------
 
 
-def remove_junk(root: LexborNode) -> None:
-    """Drop elements that never hold article text (scripts, styles, form controls)."""
-    for node in root.css(JUNK_SELECTOR):
-        node.decompose(recursive=False)
+def clean_page(root: LexborNode) -> None:
+    """Drop what never holds article text (scripts, styles, form controls) and, unless
+    it holds half of the page's text, semantic furniture (see ``remove_furniture``)."""
+    found = root.css(f"{JUNK_SELECTOR}, {FURNITURE_SELECTOR}")
+    furniture: list[LexborNode] = []
+    for node in found:
+        if node.tag in JUNK_TAGS:
+            node.decompose(recursive=False)
+        else:
+            furniture.append(node)
+    big = max(500, _text_len(root) // 2)
+    for node in furniture:
+        if node.parent is not None and _text_len(node) < big:
+            node.decompose(recursive=False)
 
 
-def remove_furniture(root: LexborNode, by_name: bool) -> None:
-    """Remove navigation, asides, share bars and the like inside ``root``.
+def remove_furniture(root: LexborNode) -> None:
+    """Remove furniture inside ``root``: semantic, and named so by class or id.
 
-    Semantic furniture (nav, aside, footer, ARIA roles, hidden elements) always goes;
-    with ``by_name``, so do elements whose class or id names furniture.  An element is
-    spared when it holds half of ``root``'s text (a layout wrapper whose class says
-    "sidebar" or "has-comments"), names itself the main content, or contains an
-    element that does, or is an embedded post quoted by the story.
+    An element goes when its class or id names furniture (share, related, promo,
+    newsletter, comment, caption, ad ...) unless it holds half of ``root``'s text (a
+    wrapper whose class says "sidebar" or "has-comments"), names itself the main
+    content or contains an element that does, or is an embedded post that the story
+    quotes.
     """
     big = max(500, _text_len(root) // 2)
     furniture: list[LexborNode] = []
     keep: set[int] = set()
-    for node in root.css(NAMED_SELECTOR) if by_name else ():
+    for node in root.css(NAMED_SELECTOR):
         name = _class_id(node)
         if is_content_name(name) or node.attributes.get("itemprop") == "articleBody":
             if is_furniture_name(name) or _text_len(node) < 200:
@@ -385,8 +396,7 @@ def _attempt(tree: LexborHTMLParser, strict: bool) -> Body:
     root = tree.body or tree.root
     if root is None:
         return Body(())
-    remove_junk(root)
-    remove_furniture(root, by_name=False)
+    clean_page(root)
     found = find_candidate(root, weights=strict)
     if found is None:
         return Body(())
@@ -397,7 +407,7 @@ def _attempt(tree: LexborHTMLParser, strict: bool) -> Body:
         if strict and node.mem_id != best.mem_id and is_furniture_name(_class_id(node)):
             continue
         if strict:
-            remove_furniture(node, by_name=True)
+            remove_furniture(node)
         more, cut = render(node, budget)
         paragraphs.extend(more)
         budget -= sum(len(p) for p in more)
