@@ -176,6 +176,8 @@ def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
         state = states.get(source.name)
         if state is not None and state.last_error:
             print(f"  {source.name}: {state.last_error}")
+        if state is not None and state.moved_to:
+            print(f"  {source.name}: moved permanently to {state.moved_to}; update its url")
     return EXIT_OK
 
 

@@ -20,12 +20,14 @@ import logging
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import stamina
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from monitor.config import HttpSettings
 from monitor.decode import ACCEPT_ENCODING, decode_chunk, decoder_for, flush_chain
@@ -72,10 +74,20 @@ def retry_after_seconds(value: str | None) -> float | None:
 class _Transient(FetchError):
     """Internal: a failure worth another attempt (wrapped before leaving ``fetch``)."""
 
-    def __init__(self, error: FetchError, wait: float | None = None) -> None:
+    def __init__(self, error: FetchError, url: str, wait: float | None = None) -> None:
         super().__init__(str(error))
         self.error = error
+        self.url = url
         self.wait = wait
+
+
+def _log_retry(details: RetryDetails) -> None:
+    cause = details.caused_by
+    if isinstance(cause, _Transient):
+        logger.info(
+            "GET %s: %s; retry %d in %.1f s",
+            cause.url, cause.error, details.retry_num, details.wait_for,
+        )  # fmt: skip
 
 
 def _noted(error: FetchError, note: str) -> FetchError:
@@ -93,8 +105,10 @@ class Fetcher:
         settings: HttpSettings,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
+        self._monotonic = monotonic
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._global = asyncio.Semaphore(settings.concurrency)
@@ -104,6 +118,7 @@ class Fetcher:
         self._host_not_before: dict[str, float] = {}
 
     async def __aenter__(self) -> Fetcher:
+        set_on_retry_hooks([_log_retry])  # our own log line instead of stamina's default
         self._client = httpx.AsyncClient(
             transport=self._transport,
             follow_redirects=False,
@@ -130,7 +145,7 @@ class Fetcher:
     def host_delay(self, url: str) -> float:
         """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
         host = (urlsplit(url).hostname or "").lower()
-        return max(0.0, self._host_not_before.get(host, 0.0) - time.monotonic())
+        return max(0.0, self._host_not_before.get(host, 0.0) - self._monotonic())
 
     async def fetch(
         self,
@@ -229,15 +244,26 @@ class Fetcher:
                         moved = current if permanent and hop > 0 else None
                         return await self._answer(response, host, headers, cap, moved)
                 except httpx.TimeoutException:
-                    raise _Transient(FetchTimeout("the server stopped answering")) from None
+                    raise _Transient(
+                        FetchTimeout("the server stopped answering"), current
+                    ) from None
                 except httpx.InvalidURL as exc:
                     raise FetchError(f"invalid URL: {exc}") from None
                 except httpx.TransportError as exc:
-                    raise _Transient(FetchConnectError(_describe_transport_error(exc))) from None
+                    raise _Transient(
+                        FetchConnectError(_describe_transport_error(exc)), current
+                    ) from None
         raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
     async def _wait_for_host(self, host: str) -> None:
-        wait = self._host_not_before.get(host, 0.0) - time.monotonic()
+        """Honour a host's Retry-After: wait briefly, or fail at once when it is long."""
+        wait = self._host_not_before.get(host, 0.0) - self._monotonic()
+        if wait > MAX_INLINE_RETRY_AFTER:
+            raise HTTPStatusError(
+                f"{host} asked news-monitor to wait (Retry-After); {wait:.0f} s left",
+                429,
+                retry_after=wait,
+            )
         if wait > 0:
             logger.debug("waiting %.1f s for %s (Retry-After)", wait, host)
             await asyncio.sleep(wait)
@@ -294,7 +320,7 @@ class Fetcher:
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if status in (429, 503) and retry_after is not None:
             self._host_not_before[host] = max(
-                self._host_not_before.get(host, 0.0), time.monotonic() + retry_after
+                self._host_not_before.get(host, 0.0), self._monotonic() + retry_after
             )
             message += f" (the server asks to wait {retry_after:.0f} s)"
         error = HTTPStatusError(message, status, retry_after=retry_after)
@@ -302,7 +328,7 @@ class Fetcher:
             return error
         if retry_after is not None and retry_after > MAX_INLINE_RETRY_AFTER:
             return error
-        return _Transient(error, wait=retry_after)
+        return _Transient(error, str(response.url), wait=retry_after)
 
 
 def _check_peer(host: str, response: httpx.Response) -> None:
