@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from monitor.extract import (
-    Article,
-    clean_title,
-    date_from_url,
-    extract_article,
-    parse_date,
-    parse_human_date,
-)
+from monitor.extract import Article, extract_article
+from monitor.extract_meta import clean_title, date_from_url, parse_date, parse_human_date
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED_HTML = FIXTURES / "site" / "us-cuba-visa-talks.html"
 SEED_URL = "https://news.example.org/2023/04/us-cuba-visa-talks/?utm_source=feed"
 EXTRACT = FIXTURES / "extract"
+
+
+@pytest.fixture(autouse=True)
+def no_swallowed_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """extract_article turns its own exceptions into a reason; a test must not hide one."""
+    yield
+    errors = [r for r in caplog.get_records("call") if r.name.startswith("monitor.extract")]
+    assert not [r for r in errors if r.levelno >= logging.ERROR], errors
 
 
 def fixture(name: str) -> str:
@@ -259,6 +263,42 @@ def test_language_from_og_locale_and_html_lang() -> None:
     assert extract_article(html).language == "pt"
     html = f'<html lang="EN-us"><head></head>{body}</p></body></html>'
     assert extract_article(html).language == "en"
+
+
+def test_json_ld_article_body_stands_in_for_a_page_rendered_by_script() -> None:
+    article = extract_article(fixture("script-rendered.html"), "https://valley.example/x")
+    assert article.title == "Dam inspection finds cracks in the spillway"
+    assert article.published_at == datetime(2024, 6, 12, 11, 0, tzinfo=UTC)
+    assert paragraphs(article) == [
+        "Engineers inspecting the Valley Creek dam found hairline cracks in the concrete of "
+        "the spillway, the water authority said on Wednesday.",
+        "The authority said there was no immediate danger to homes downstream but that it "
+        "would lower the reservoir by two metres as a precaution while repairs are planned.",
+        "Anglers have been asked to keep away from the spillway until further notice.",
+    ]
+    assert article.reason is None
+
+
+def test_markup_wins_over_a_shorter_json_ld_article_body() -> None:
+    html = fixture("jsonld-graph.html").replace(
+        '"inLanguage": "fr"}', '"inLanguage": "fr", "articleBody": "The port authority will"}'
+    )
+    article = extract_article(html)
+    assert "Hauliers welcomed the decision" in article.text
+
+
+def test_an_internal_error_becomes_a_reason_and_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("monitor.extract.extract_body", broken)
+    article = extract_article(SEED_HTML.read_text(encoding="utf-8"), SEED_URL)
+    assert article == Article(None, "", None, None, None, "extraction failed: RuntimeError")
+    assert [r.levelno for r in caplog.records if r.name == "monitor.extract"] == [logging.ERROR]
+    assert "extraction failed" in caplog.text and SEED_URL in caplog.text
+    caplog.clear()
 
 
 # --- bad input -----------------------------------------------------------------------------
