@@ -34,7 +34,11 @@ SQLITE_BUSY_TIMEOUT = 60.0
 
 def short_hash(value: str) -> str:
     """128-bit hex digest used to index keys and URLs compactly."""
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
+    return short_hash_bytes(value.encode("utf-8"))
+
+
+def short_hash_bytes(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()[:32]
 
 
 class Database:

@@ -30,7 +30,7 @@ from monitor.matching import Matcher
 from monitor.models import FeedItem, NewItem, PassSummary, PollOutcome
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
 from monitor.schedule import Immediate, format_duration, parse_cron
-from monitor.store import Store
+from monitor.store import Store, short_hash_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +97,15 @@ async def poll_source(
                 source.name, result.permanent_redirect,
             )  # fmt: skip
         publisher = header_delay(result.headers, rt.clock())
-        if result.not_modified:
+        body_hash = short_hash_bytes(result.body) if not result.not_modified else None
+        if result.not_modified or body_hash == state.body_hash:
             store.record_not_modified(
                 source.name,
                 now=rt.clock(),
                 next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
                 moved_to=result.permanent_redirect,
+                etag=result.etag,
+                last_modified=result.last_modified,
             )
             return PollOutcome(source.name, "not_modified", elapsed=_since(started))
         parsed = parse_feed(result.body, result.url, result.headers)
@@ -120,6 +123,7 @@ async def poll_source(
             new_items=new_items,
             moved_to=result.permanent_redirect,
             publish_gap=gap,
+            body_hash=body_hash,
         )
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,

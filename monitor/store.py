@@ -16,7 +16,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from monitor.db import Database, short_hash
+from monitor.db import Database, short_hash, short_hash_bytes
+
+__all__ = ["SourceState", "Store", "short_hash", "short_hash_bytes"]
 from monitor.models import NewItem
 from monitor.store_digests import DigestQueries
 from monitor.tables import alerts, items, sources
@@ -38,6 +40,7 @@ class SourceState:
     total_items: int
     moved_to: str | None = None
     publish_gap: timedelta | None = None
+    body_hash: str | None = None
 
 
 class Store(DigestQueries, Database):
@@ -127,6 +130,7 @@ class Store(DigestQueries, Database):
         new_items: Sequence[NewItem],
         moved_to: str | None = None,
         publish_gap: timedelta | None = None,
+        body_hash: str | None = None,
     ) -> tuple[int, int]:
         """Store a successful poll in one transaction; release the claim.
 
@@ -172,6 +176,7 @@ class Store(DigestQueries, Database):
                     total_items=sources.c.total_items + stored,
                     moved_to=moved_to,
                     publish_gap=int(publish_gap.total_seconds()) if publish_gap else None,
+                    body_hash=body_hash,
                     claimed_by=None,
                     claim_expires_at=None,
                 )
@@ -246,8 +251,16 @@ class Store(DigestQueries, Database):
             )
 
     def record_not_modified(
-        self, name: str, *, now: datetime, next_poll_at: datetime, moved_to: str | None = None
+        self,
+        name: str,
+        *,
+        now: datetime,
+        next_poll_at: datetime,
+        moved_to: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> None:
+        """A 304, or a 200 whose body is byte-identical to the last one parsed."""
         with self._tx() as conn:
             conn.execute(
                 update(sources)
@@ -259,6 +272,8 @@ class Store(DigestQueries, Database):
                     last_status="not_modified",
                     last_error=None,
                     moved_to=moved_to,
+                    etag=func.coalesce(etag, sources.c.etag),
+                    last_modified=func.coalesce(last_modified, sources.c.last_modified),
                     consecutive_failures=0,
                     claimed_by=None,
                     claim_expires_at=None,
@@ -282,4 +297,5 @@ def _source_state(row: Any) -> SourceState:
         total_items=row.total_items,
         moved_to=row.moved_to,
         publish_gap=timedelta(seconds=row.publish_gap) if row.publish_gap is not None else None,
+        body_hash=row.body_hash,
     )

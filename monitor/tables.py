@@ -73,6 +73,7 @@ sources = Table(
     Column("claim_expires_at", UTCDateTime),
     Column("moved_to", Text, info={"since": 2}),
     Column("publish_gap", Integer, info={"since": 2}),  # seconds between recent items
+    Column("body_hash", String(32), info={"since": 2}),  # skip re-parsing an identical body
 )
 
 items = Table(
