@@ -66,8 +66,8 @@ _TOKEN_SPLIT_RE = re.compile(r"[\s_-]+")
 
 _CONTENT_HINT_RE = re.compile("body|content|text|copy|inner|prose")
 _CONTENT_RE = re.compile(
-    r"(?:article|story|entry|post|blog|news|main|page)[-_]?(?:body|content|text|copy|inner)"
-    r"|(?:body|main|rich)[-_]?(?:text|content|copy)|articlebody|\bprose\b|\bcontent\b"
+    r"(?:article|story|entry|post|blog|news|main|page)[-_]*(?:body|content|text|copy|inner)"
+    r"|(?:body|main|rich)[-_]*(?:text|content|copy)|articlebody|\bprose\b|\bcontent\b"
     r"|(?:^|[\s_-])body(?:$|[\s_-])"
 )
 
@@ -85,11 +85,14 @@ AD_LABELS = frozenset(
 _LABEL_STRIP = " .:-–—|()[]"
 
 # A closing line that asks the reader to follow, subscribe or sign up.
+# A closing line that asks the reader to follow, subscribe or sign up; the ask starts
+# the paragraph or a sentence in it.
 _CALL_TO_ACTION_RE = re.compile(
-    r"\b(?:follow|like)\s+(?:us|him|her|them|me|\w+)\b.{0,80}?"
+    r"(?:^|[.!?:]\s+)(?:"
+    r"(?:follow\s+\w+|like us|find us|join us)\b.{0,80}?"
     r"\b(?:twitter|facebook|instagram|linkedin|youtube|tiktok|threads|bluesky|mastodon)\b"
-    r"|\b(?:sign up|subscribe|register)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b"
-    r"|\bget (?:the latest|our)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b",
+    r"|(?:sign up|subscribe|register)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b"
+    r"|get (?:the latest|our)\b.{0,60}?\b(?:newsletter|updates|inbox|alerts)\b)",
     re.IGNORECASE,
 )
 

@@ -14,6 +14,12 @@ import pytest
 
 from monitor.extract import Article, extract_article
 from monitor.extract_meta import clean_title, date_from_url, parse_date, parse_human_date
+from monitor.extract_names import (
+    is_ad_label,
+    is_call_to_action,
+    is_content_name,
+    is_furniture_name,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SEED_HTML = FIXTURES / "site" / "us-cuba-visa-talks.html"
@@ -137,6 +143,73 @@ def test_relative_canonical_is_resolved_against_the_page_url() -> None:
 def test_relative_canonical_without_page_url_is_dropped() -> None:
     article = extract_article(fixture("promo-next-to-article.html"))
     assert article.canonical_url is None
+
+
+# --- page furniture vocabulary ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("class_id", "furniture", "content"),
+    [
+        ("share-tools ", True, False),
+        ("c-social-links sharedaddy", True, False),
+        ("related-posts ", True, False),
+        ("newsletter-signup ", True, False),
+        ("ad-slot advert-inline", True, False),
+        ("col-md-4 top-ad", True, False),
+        ("comments-area comments", True, False),
+        ("wp-caption-text ", True, False),
+        ("d-none ", True, False),
+        ("field field-label-hidden field-name-body", False, True),
+        ("site-header header-wrapper", True, False),
+        ("article-body ", False, True),
+        ("entry-content clearfix", False, True),
+        ("post__content ", False, True),
+        (" articlebody", False, True),
+        ("download-link ", False, False),
+        ("shadow-lg rounded", False, False),
+        ("", False, False),
+    ],
+)
+def test_furniture_and_content_names(class_id: str, furniture: bool, content: bool) -> None:
+    assert is_furniture_name(class_id) is furniture
+    assert is_content_name(class_id) is content
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("Advertisement", True), ("ADVERTISEMENT", True), ("- Advertisement -", True),
+     ("Story continues below advertisement", True), ("Advertisers are worried.", False)],
+)  # fmt: skip
+def test_ad_labels(text: str, label: bool) -> None:
+    assert is_ad_label(text) is label
+
+
+@pytest.mark.parametrize(
+    ("text", "cta"),
+    [
+        ("Follow us on Twitter and Facebook.", True),
+        ("Have a tip? Write to us. Follow her on Twitter @reporter.", True),
+        ("Sign up for our newsletter to get the news in your inbox.", True),
+        ("Get the latest updates right in your inbox.", True),
+        ("He said he would follow the rules on Twitter.", False),
+        ("Like other Facebook users, she shared the video.", False),
+        ("Subscribe " + "at length " * 60 + "to our newsletter.", False),
+    ],
+)
+def test_calls_to_action(text: str, cta: bool) -> None:
+    assert is_call_to_action(text) is cta
+
+
+def test_closing_call_to_action_is_dropped_but_the_story_kept() -> None:
+    story = "".join(
+        f"<p>Paragraph {i} of the story about the harbour, the ferry and the council.</p>"
+        for i in range(6)
+    )
+    tail = "<p>Follow us on Twitter and Facebook for more local news.</p>"
+    article = extract_article(f"<html><body><article>{story}{tail}</article></body></html>")
+    assert paragraphs(article)[-1].startswith("Paragraph 5")
+    assert "Follow us" not in article.text
 
 
 # --- metadata ----------------------------------------------------------------------------
