@@ -94,8 +94,14 @@ def load_pages(data: Path) -> list[tuple[str, str, str, str]]:
     return pages
 
 
+REASONS: Counter[str] = Counter()
+
+
 def ours(html: str, url: str) -> str:
-    return extract_article(html, url).text
+    article = extract_article(html, url)
+    if article.reason:
+        REASONS[article.reason] += 1
+    return article.text
 
 
 def comparators() -> dict[str, Extractor]:
@@ -197,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             for page_id, text in texts.items():
                 (args.dump / f"{page_id}.txt").write_text(text, encoding="utf-8")
         print(summarise(name, scores))
+        if name == "news-monitor" and REASONS:
+            given = ", ".join(f"{r!r} x{n // args.runs}" for r, n in REASONS.items())
+            print(f"  reasons given: {given}")
     return 0
 
 
