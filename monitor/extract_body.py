@@ -59,6 +59,10 @@ BLOCK_TAGS = frozenset((
     "html", "aside", "nav",
 ))  # fmt: skip
 HEADING_TAGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+# Containers with no block-level element inside: their inline text is a paragraph.
+INLINE_ONLY_SELECTOR = ":is({}):not(:has({}))".format(
+    DIRECT_TEXT_SELECTOR, ", ".join(sorted(BLOCK_TAGS - {"br", "hr", "body", "html"}))
+)
 NEVER_FURNITURE = frozenset(("body", "html", "main", "article"))
 TOP_TAGS = frozenset(("body", "html", None))
 
@@ -213,6 +217,7 @@ def score_blocks(root: LexborNode, weights: bool) -> Scores:
         text = node.text(strip=True)
         if len(text) >= MIN_BLOCK:
             blocks.append((node, _block_score(text)))
+    seen: set[int] = set()
     for node in root.css(DIRECT_TEXT_SELECTOR)[:MAX_BLOCKS]:
         text = node.text(deep=False, strip=True)
         if len(text) >= MIN_BLOCK:
@@ -220,6 +225,13 @@ def score_blocks(root: LexborNode, weights: bool) -> Scores:
             score = _block_score(text, 1 + len(node.css("br")) // 2)
             scores.add(node, score)
             blocks.append((node, score / 2.0))
+            seen.add(node.mem_id)
+    for node in root.css(INLINE_ONLY_SELECTOR)[:MAX_BLOCKS]:
+        # Only inline content (<span>s, <b>s and <br>s): a paragraph in all but name.
+        if node.mem_id not in seen:
+            text = node.text(strip=True)
+            if len(text) >= MIN_BLOCK:
+                blocks.append((node, _block_score(text, 1 + len(node.css("br")) // 2)))
     for node, score in blocks:
         ancestor = node.parent
         for divider in (1.0, 2.0, 6.0, 9.0, 12.0):

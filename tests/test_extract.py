@@ -145,6 +145,36 @@ def test_relative_canonical_without_page_url_is_dropped() -> None:
     assert article.canonical_url is None
 
 
+# --- page layouts --------------------------------------------------------------------------
+
+_SENTENCE = (
+    "The harbour council approved a reduced ferry timetable for the winter months, "
+    "cutting the late crossing, councillors said."
+)
+_NAV = (
+    '<div class="menu"><a href="/">Home</a> <a href="/news">News</a> <a href="/s">Sport</a></div>'
+)
+_LAYOUTS = {
+    "paragraphs": "<article>" + f"<p>{_SENTENCE}</p>" * 5 + "</article>",
+    "spans-and-breaks": '<div class="txt">' + "<br><br>".join([f"<span>{_SENTENCE}</span>"] * 5) + "</div>",
+    "bare-text-and-breaks": '<div class="txt">' + "<br><br>".join([_SENTENCE] * 5) + "</div>",
+    "inline-only": '<div class="c">' + "<br>".join([f"<b>{_SENTENCE}</b> <i>{_SENTENCE}</i>"] * 4) + "</div>",
+    "divs-as-paragraphs": '<div class="story">' + f"<div>{_SENTENCE}</div>" * 5 + "</div>",
+    "table-layout": "<table><tr><td><font>" + "<br><br>".join([_SENTENCE] * 5) + "</font></td></tr></table>",
+    "paragraphs-in-body": f"<p>{_SENTENCE}</p>" * 5,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
+def test_story_found_in_common_layouts(layout: str) -> None:
+    html = f"<html><body>{_NAV}{_LAYOUTS[layout]}<footer>(c) The Gazette</footer></body></html>"
+    article = extract_article(html)
+    assert article.reason is None
+    assert _SENTENCE in article.text
+    assert article.text.count("ferry timetable") >= 4
+    assert "Sport" not in article.text and "The Gazette" not in article.text
+
+
 # --- page furniture vocabulary ------------------------------------------------------------
 
 
