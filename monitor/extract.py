@@ -41,8 +41,9 @@ class Article:
 
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
 _TAG_RE = re.compile(r"<[a-zA-Z!/?]")
-_FEED_RE = re.compile(r"<(?:rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
-_HTML_RE = re.compile(r"<(?:html|body|head|p|div|article)[\s>/]", re.IGNORECASE)
+_FIRST_ELEMENT_RE = re.compile(r"<([a-zA-Z][\w:.-]*)")
+# Root elements of XML documents a fetcher may hand over instead of a page.
+_XML_ROOTS = frozenset(("rss", "feed", "rdf:rdf", "urlset", "sitemapindex", "opml", "svg"))
 
 # Lexbor, like any HTML5 tree builder, scans the stack of open elements on every
 # block-level start tag ("close a p element in button scope"), so the time to parse
@@ -82,7 +83,8 @@ def _not_html_reason(html: str) -> str | None:
         return "not HTML"
     if head[0] in "{[":
         return "not HTML"
-    if _FEED_RE.search(head[:2048]) and not _HTML_RE.search(head[:2048]):
+    first = _FIRST_ELEMENT_RE.search(head)
+    if first is not None and first.group(1).lower() in _XML_ROOTS:
         return "not HTML"
     if not _TAG_RE.search(html[:65536]):
         return "not HTML"

@@ -417,12 +417,25 @@ def test_an_internal_error_becomes_a_reason_and_is_logged(
         "</item></channel></rss>",
         '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
         "<title>Atom</title><entry><title>x</title></entry></feed>",
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+        '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>A story, with '
+        "commas, long enough to be a paragraph.</p></div></content></entry></feed>",
         "plain text without any markup at all, not even one tag",
         bytes(random.Random(7).randrange(256) for _ in range(8000)).decode("latin-1"),
         bytes(random.Random(8).randrange(256) for _ in range(8000)).decode("utf-8", "replace"),
         "\x00\x01\x02\x03" * 500,
     ],
-    ids=["json", "json-list", "rss", "atom", "plain-text", "binary-latin1", "binary-utf8", "nul"],
+    ids=[
+        "json",
+        "json-list",
+        "rss",
+        "atom",
+        "atom-xhtml",
+        "plain-text",
+        "binary-latin1",
+        "binary-utf8",
+        "nul",
+    ],
 )
 def test_not_html_gives_empty_text_and_a_reason(document: str) -> None:
     article = extract_article(document, "https://example.com/feed")
