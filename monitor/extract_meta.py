@@ -219,25 +219,26 @@ def _read_meta(tree: LexborHTMLParser) -> _Meta:
     return _Meta(values, headline, published, language, body)
 
 
-def _published_at(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> datetime | None:
-    """The first date found, best sources first: JSON-LD, metas, <time>, the URL."""
-    candidates: list[str] = []
+def _date_candidates(tree: LexborHTMLParser, meta: _Meta) -> Iterator[str]:
+    """Machine-readable publication dates, best sources first (looked up lazily)."""
     if meta.ld_published:
-        candidates.append(meta.ld_published)
-    candidates.extend(meta.values[key] for key in _PUBLISHED_METAS if key in meta.values)
+        yield meta.ld_published
+    yield from (meta.values[key] for key in _PUBLISHED_METAS if key in meta.values)
     for selector in ("[itemprop=datePublished]", "time[pubdate]", "time[datetime]"):
         for node in tree.css(selector):
             attrs = node.attributes
             value = attrs.get("datetime") or attrs.get("content")
             if value:
-                candidates.append(value)
+                yield value
                 break
-    candidates.extend(
-        value
-        for key, value in meta.values.items()
-        if _DATE_META_RE.search(key) and not _NOT_PUBLISHED_RE.search(key)
-    )
-    for value in candidates:
+    for key, value in meta.values.items():
+        if _DATE_META_RE.search(key) and not _NOT_PUBLISHED_RE.search(key):
+            yield value
+
+
+def _published_at(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> datetime | None:
+    """The first date found: JSON-LD, metas, <time datetime>, the URL, <time> text."""
+    for value in _date_candidates(tree, meta):
         parsed = parse_date(value)
         if parsed is not None:
             return parsed
