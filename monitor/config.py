@@ -370,10 +370,6 @@ def _check_references(settings: Settings) -> None:
                 parse_cron(source.cron, ZoneInfo("UTC"))
             except ValueError as exc:
                 problems.append(f"{key}.cron: {exc}")
-        if source.type == "page" or source.full_text:
-            problems.append(
-                f"{key}: page sources and full_text are not supported yet in this version"
-            )
         if source.links is not None and source.type != "page":
             problems.append(f'{key}.links: only a type = "page" source has links')
 

@@ -1,30 +1,35 @@
 """Parse stage: a fetched body → ``ParsedFeed`` of normalised ``FeedItem`` values.
 
-feedparser reads RSS 0.9x/1.0/2.0 and Atom. Each item is keyed by the feed's own
-id (GUID, Atom id), else by its canonical link. This module is pure: bytes in,
-values out; no network, no storage, no logging of content.
+feedparser reads RSS 0.9x/1.0/2.0 and Atom; JSON Feed 1.0/1.1 is read here. Each
+item is keyed by the feed's own id (GUID, Atom id), else by its canonical link.
+This module is pure: bytes in, values out; no network, no storage, no logging.
 """
 
 from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.extract_meta import parse_date
 from monitor.models import FeedItem, ParsedFeed
 from monitor.normalize import canonical_url, collapse_space, html_to_text
 from monitor.polling import feed_delay
 
 
 def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Parse an RSS or Atom document. Raises ParseError when it is not one."""
+    """Parse an RSS, Atom or JSON Feed document. Raises ParseError when it is not one."""
     if not body.strip():
         raise ParseError("empty response: no feed in the body")
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return parse_json_feed(body, url)
     response_headers = {"content-location": url}
     if headers and headers.get("content-type"):
         response_headers["content-type"] = headers["content-type"]
@@ -98,3 +103,57 @@ def _language(value: object) -> str | None:
 def _fallback_key(feed_url: str, title: str, summary: str) -> str:
     digest = hashlib.sha256(f"{feed_url}\n{title}\n{summary}".encode()).hexdigest()
     return f"content:{digest[:32]}"
+
+
+def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not a feed: invalid JSON ({exc})") from None
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version:
+        raise ParseError("not an RSS or Atom feed: the server sent JSON")
+    entries = document.get("items")
+    if not isinstance(entries, list):
+        raise ParseError("JSON Feed without an items list")
+    language = _language(document.get("language"))
+    items = tuple(_json_item(entry, url, language) for entry in entries if isinstance(entry, dict))
+    title = _text(document.get("title")) or None
+    return ParsedFeed(title=title, items=items, language=language)
+
+
+def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
+    link = _text(entry.get("url")) or _text(entry.get("external_url")) or None
+    if link:
+        link = urljoin(feed_url, link)
+    canonical = canonical_url(link) if link else None
+    title = html_to_text(_text(entry.get("title")))
+    summary = html_to_text(_text(entry.get("summary")))
+    content = html_to_text(_text(entry.get("content_html"))) or collapse_space(
+        _text(entry.get("content_text"))
+    )
+    if content and len(content) <= len(summary):
+        content = ""
+    key = _text(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary + content)
+    published = parse_date(_text(entry.get("date_published"))) or parse_date(
+        _text(entry.get("date_modified"))
+    )
+    return FeedItem(
+        key=key,
+        url=link,
+        canonical_url=canonical,
+        title=title,
+        summary=summary,
+        published_at=published,
+        language=_language(entry.get("language")) or feed_language,
+        content=content,
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # JSON Feed 1.0 allowed numeric ids
+    return ""

@@ -22,7 +22,7 @@ Step = Callable[[Connection], None]
 # version -> (description, optional data change run after the schema change)
 MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     1: ("initial schema: sources, items, alerts, digests, deliveries", None),
-    2: ("sources: moved_to, publish_gap, body_hash (redirects, adaptive polling)", None),
+    2: ("sources: moved_to, publish_gap, body_hash, feed_url (polling, feed discovery)", None),
 }
 LATEST = max(MIGRATIONS)
 

@@ -20,15 +20,19 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from monitor import outbox
+from monitor.articles import ACCEPT_HTML, with_article_text
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
 from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
-from monitor.fetch import Fetcher
+from monitor.fetch import ACCEPT_FEEDS, Fetcher
 from monitor.matching import Matcher
-from monitor.models import FeedItem, NewItem, PassSummary, PollOutcome
+from monitor.models import FeedItem, FetchResult, NewItem, ParsedFeed, PassSummary, PollOutcome
+from monitor.normalize import canonical_url
+from monitor.pages import decode_html, discover_feeds, find_links, looks_like_html, page_language
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
+from monitor.robots import RobotsPolicy
 from monitor.schedule import Immediate, format_duration, parse_cron
 from monitor.store import Store, short_hash_bytes
 
@@ -46,7 +50,16 @@ class Runtime:
     store: Store
     fetcher: Fetcher
     matcher: Matcher
+    robots: RobotsPolicy
     clock: Callable[[], datetime]
+
+    @classmethod
+    def create(
+        cls, settings: Settings, store: Store, fetcher: Fetcher, clock: Callable[[], datetime]
+    ) -> Runtime:
+        """Compile the watches once and share one robots.txt cache for the run."""
+        return cls(settings, store, fetcher, Matcher.from_settings(settings),
+                   RobotsPolicy(fetcher), clock)  # fmt: skip
 
 
 def due_margin(interval: timedelta) -> timedelta:
@@ -84,12 +97,18 @@ async def poll_source(
         return PollOutcome(source.name, "skipped")
     started = time.perf_counter()
     try:
+        if source.type == "page":
+            refusal = await rt.robots.check(source.url, trusted=True)
+            if refusal is not None:
+                raise FetchError(f"not polled: {refusal}")
+        url = state.feed_url or source.url
         result = await rt.fetcher.fetch(
-            source.url,
+            url,
             etag=state.etag,
             last_modified=state.last_modified,
             time_limit=source.timeout,
             headers=source.headers,
+            accept=ACCEPT_HTML if source.type == "page" else ACCEPT_FEEDS,
         )
         if result.permanent_redirect:
             logger.warning(
@@ -108,12 +127,15 @@ async def poll_source(
                 last_modified=result.last_modified,
             )
             return PollOutcome(source.name, "not_modified", elapsed=_since(started))
-        parsed = parse_feed(result.body, result.url, result.headers)
+        if source.type == "page":
+            parsed, feed_url = parse_listing(source, result), None
+        else:
+            parsed, feed_url = await read_feed(rt, source, result, state.feed_url)
         gap = publishing_gap(i.published_at for i in parsed.items) or state.publish_gap
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
         known = store.known_keys(source.name, (i.key for i in parsed.items))
-        new_items = select_new(rt, source, parsed.items, known, now)
+        new_items = await select_new(rt, source, parsed.items, known, now)
         stored, alerted = store.save_poll(
             source.name,
             now=rt.clock(),
@@ -124,6 +146,7 @@ async def poll_source(
             moved_to=result.permanent_redirect,
             publish_gap=gap,
             body_hash=body_hash,
+            feed_url=feed_url,
         )
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
@@ -141,19 +164,80 @@ async def poll_source(
         return _failed(rt, source, state.consecutive_failures + 1, error, started, None)
 
 
-def select_new(
+async def read_feed(
+    rt: Runtime, source: SourceConfig, result: FetchResult, known_feed: str | None
+) -> tuple[ParsedFeed, str | None]:
+    """Parse a feed; an HTML page that advertises a feed is followed to it once.
+
+    Returns the parsed feed and the feed URL found on the page (None when the source
+    URL is itself a feed), which later polls fetch directly.
+    """
+    try:
+        return parse_feed(result.body, result.url, result.headers), known_feed
+    except ParseError:
+        if known_feed is not None or not looks_like_html(result.body):
+            raise
+    found = discover_feeds(decode_html(result.body, result.headers.get("content-type")), result.url)
+    if not found:
+        raise ParseError("not a feed: an HTML page that advertises no RSS, Atom or JSON feed")
+    logger.info("source=%s: the page advertises a feed at %s; following it", source.name, found[0])
+    feed = await rt.fetcher.fetch(
+        found[0], time_limit=source.timeout, headers=source.headers, trusted=False
+    )
+    return parse_feed(feed.body, feed.url, feed.headers), found[0]
+
+
+def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
+    """A ``page`` source: its article links become items; no links is an error."""
+    html = decode_html(result.body, result.headers.get("content-type"))
+    links = find_links(html, result.url, source.links)
+    if not links:
+        if source.links:
+            raise ParseError(
+                f"selector {source.links!r} matched no article links: the page layout "
+                "may have changed; check the selector"
+            )
+        raise ParseError("found no article links on the page; set a links selector")
+    language = page_language(html)
+    items = tuple(
+        FeedItem(
+            key=canonical_url(link.url),
+            url=link.url,
+            canonical_url=canonical_url(link.url),
+            title=link.title,
+            summary="",
+            published_at=link.published_at,
+            language=language,
+        )
+        for link in links
+    )
+    return ParsedFeed(title=None, items=items, language=language)
+
+
+async def select_new(
     rt: Runtime, source: SourceConfig, items: Sequence[FeedItem], known: set[str], now: datetime
 ) -> list[NewItem]:
-    """The items not stored yet, each with the alerts it earns (none when too old)."""
+    """The items not stored yet, with article text (``full_text``) and their alerts.
+
+    Items older than ``max_age`` are stored but neither fetched nor matched.
+    """
     max_age = rt.settings.source_max_age(source)
-    fresh: dict[str, NewItem] = {}
+    fresh: dict[str, FeedItem] = {}
     for item in items:
-        if item.key in known or item.key in fresh:
-            continue
-        alertable = not is_too_old(item, now, max_age)
-        alerts = rt.matcher.alerts_for(item) if alertable else ()
-        fresh[item.key] = NewItem(item=item, alertable=alertable, alerts=alerts)
-    return list(fresh.values())
+        if item.key not in known and item.key not in fresh:
+            fresh[item.key] = item
+    recent = [i for i in fresh.values() if not is_too_old(i, now, max_age)]
+    if source.full_text and recent:
+        recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
+    enriched = {i.key: i for i in recent}
+    new_items = []
+    for key, item in fresh.items():
+        if key in enriched:
+            full = enriched[key]
+            new_items.append(NewItem(full, alertable=True, alerts=rt.matcher.alerts_for(full)))
+        else:
+            new_items.append(NewItem(item, alertable=False))
+    return new_items
 
 
 def _after_success(
@@ -285,9 +369,8 @@ async def run_once(
 ) -> PassSummary:
     """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
     summary = PassSummary()
-    matcher = Matcher.from_settings(settings)
     async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
-        rt = Runtime(settings, store, fetcher, matcher, clock)
+        rt = Runtime.create(settings, store, fetcher, clock)
         await poll_sources(rt, all_sources=all_sources, summary=summary)
         summary.digests_created = create_due_digests(rt)
         channels = build_channels(settings, ChannelContext(http, settings.path.parent))

@@ -25,7 +25,6 @@ from monitor import outbox
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.fetch import Fetcher
-from monitor.matching import Matcher
 from monitor.pipeline import (
     Runtime,
     create_due_digests,
@@ -65,9 +64,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig)
-        matcher = Matcher.from_settings(self.settings)
         async with Fetcher(self.settings.http) as fetcher, delivery_client(self.settings) as http:
-            self.runtime = Runtime(self.settings, self.store, fetcher, matcher, self.clock)
+            self.runtime = Runtime.create(self.settings, self.store, fetcher, self.clock)
             self.channels = build_channels(
                 self.settings, ChannelContext(http, self.settings.path.parent)
             )

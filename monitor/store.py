@@ -41,6 +41,7 @@ class SourceState:
     moved_to: str | None = None
     publish_gap: timedelta | None = None
     body_hash: str | None = None
+    feed_url: str | None = None
 
 
 class Store(DigestQueries, Database):
@@ -94,7 +95,7 @@ class Store(DigestQueries, Database):
                 conn.execute(
                     update(sources)
                     .where(sources.c.name == name)
-                    .values(url=url, etag=None, last_modified=None)
+                    .values(url=url, etag=None, last_modified=None, feed_url=None, body_hash=None)
                 )
                 row = conn.execute(select(sources).where(sources.c.name == name)).one()
             return _source_state(row)
@@ -131,6 +132,7 @@ class Store(DigestQueries, Database):
         moved_to: str | None = None,
         publish_gap: timedelta | None = None,
         body_hash: str | None = None,
+        feed_url: str | None = None,
     ) -> tuple[int, int]:
         """Store a successful poll in one transaction; release the claim.
 
@@ -177,6 +179,7 @@ class Store(DigestQueries, Database):
                     moved_to=moved_to,
                     publish_gap=int(publish_gap.total_seconds()) if publish_gap else None,
                     body_hash=body_hash,
+                    feed_url=feed_url,
                     claimed_by=None,
                     claim_expires_at=None,
                 )
@@ -298,4 +301,5 @@ def _source_state(row: Any) -> SourceState:
         moved_to=row.moved_to,
         publish_gap=timedelta(seconds=row.publish_gap) if row.publish_gap is not None else None,
         body_hash=row.body_hash,
+        feed_url=row.feed_url,
     )

@@ -74,6 +74,7 @@ sources = Table(
     Column("moved_to", Text, info={"since": 2}),
     Column("publish_gap", Integer, info={"since": 2}),  # seconds between recent items
     Column("body_hash", String(32), info={"since": 2}),  # skip re-parsing an identical body
+    Column("feed_url", Text, info={"since": 2}),  # the feed an HTML source URL advertises
 )
 
 items = Table(

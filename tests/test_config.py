@@ -149,8 +149,12 @@ BAD_CONFIGS = [
         "[http]\ntimeout = -1\n" + BASE, "http.timeout", "greater than 0", id="negative-timeout",
     ),
     pytest.param(
-        BASE.replace('url = "https://news.example.org/feed.xml"', 'url = "https://news.example.org/feed.xml"\nfull_text = true'),
-        "sources[0] (feed-a)", "not supported yet", id="full-text-not-yet",
+        BASE.replace('url = "https://news.example.org/feed.xml"', 'url = "https://news.example.org/feed.xml"\nlinks = "h2 a"'),
+        "sources[0] (feed-a).links", 'only a type = "page" source has links', id="links-on-a-feed",
+    ),
+    pytest.param(
+        BASE.replace('url = "https://news.example.org/feed.xml"', 'url = "https://news.example.org/feed.xml"\ntype = "html"'),
+        "sources[0] (feed-a).type", "'feed' or 'page'", id="unknown-source-type",
     ),
     pytest.param("[[sources]\nname = 1", "invalid TOML", "", id="invalid-toml"),
 ]  # fmt: skip

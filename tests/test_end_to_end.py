@@ -214,7 +214,7 @@ def test_broken_sources_are_reported_and_others_still_polled(
     errors = {
         "slow": "no complete answer within 1 s",
         "missing": "HTTP 404",
-        "html": "sent an HTML page",
+        "html": "an HTML page that advertises no RSS, Atom or JSON feed",
         "garbage": "not an RSS or Atom feed",
         "500": "HTTP 500",
         "huge": "over the 100000-byte limit",

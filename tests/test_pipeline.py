@@ -11,7 +11,6 @@ import pytest
 
 from monitor import config
 from monitor.fetch import Fetcher
-from monitor.matching import Matcher
 from monitor.models import FeedItem
 from monitor.pipeline import Runtime, due_margin, is_too_old, poll_source
 from monitor.store import Store
@@ -52,7 +51,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, Site]]:
     site = Site()
     store = Store.open(settings.storage.url, "w")
     async with Fetcher(settings.http, transport=httpx.MockTransport(site)) as fetcher:
-        yield Runtime(settings, store, fetcher, Matcher.from_settings(settings), lambda: NOW), site
+        yield Runtime.create(settings, store, fetcher, lambda: NOW), site
     store.close()
 
 
