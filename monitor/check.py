@@ -11,30 +11,44 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from monitor.articles import ACCEPT_HTML
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.digest import build_payload
 from monitor.errors import DeliveryError, FetchError, ParseError
-from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher
-from monitor.pipeline import delivery_client
+from monitor.pipeline import delivery_client, parse_listing, read_feed
 from monitor.render import render_digest
+from monitor.robots import RobotsPolicy
 
 
 async def check_sources_online(settings: Settings) -> list[tuple[str, str, str, str]]:
     """(source, status, items, detail) per source; fetches once, stores nothing."""
     async with Fetcher(settings.http) as fetcher:
+        robots = RobotsPolicy(fetcher)
 
         async def one(source: SourceConfig) -> tuple[str, str, str, str]:
+            notes = []
             try:
-                result = await fetcher.fetch(source.url)
-                feed = parse_feed(result.body, result.url, result.headers)
+                if source.type == "page":
+                    refusal = await robots.check(source.url, trusted=True)
+                    if refusal is not None:
+                        raise FetchError(refusal)
+                    result = await fetcher.fetch(source.url, accept=ACCEPT_HTML)
+                    feed = parse_listing(source, result)
+                    notes.append(f"{len(feed.items)} article links")
+                else:
+                    result = await fetcher.fetch(source.url)
+                    feed, found = await read_feed(fetcher, source, result, None)
+                    if found:
+                        notes.append(f"the page advertises a feed: {found}")
             except (FetchError, ParseError) as exc:
                 return (source.name, "error", "-", str(exc))
-            detail = feed.title or ""
             if result.permanent_redirect:
-                detail = f"moved permanently to {result.permanent_redirect}; {detail}"
-            return (source.name, "ok", str(len(feed.items)), detail)
+                notes.append(f"moved permanently to {result.permanent_redirect}")
+            if feed.title:
+                notes.append(feed.title)
+            return (source.name, "ok", str(len(feed.items)), "; ".join(notes))
 
         return list(await asyncio.gather(*(one(s) for s in settings.sources)))
 

@@ -130,7 +130,7 @@ async def poll_source(
         if source.type == "page":
             parsed, feed_url = parse_listing(source, result), None
         else:
-            parsed, feed_url = await read_feed(rt, source, result, state.feed_url)
+            parsed, feed_url = await read_feed(rt.fetcher, source, result, state.feed_url)
         gap = publishing_gap(i.published_at for i in parsed.items) or state.publish_gap
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
@@ -165,7 +165,7 @@ async def poll_source(
 
 
 async def read_feed(
-    rt: Runtime, source: SourceConfig, result: FetchResult, known_feed: str | None
+    fetcher: Fetcher, source: SourceConfig, result: FetchResult, known_feed: str | None
 ) -> tuple[ParsedFeed, str | None]:
     """Parse a feed; an HTML page that advertises a feed is followed to it once.
 
@@ -181,7 +181,7 @@ async def read_feed(
     if not found:
         raise ParseError("not a feed: an HTML page that advertises no RSS, Atom or JSON feed")
     logger.info("source=%s: the page advertises a feed at %s; following it", source.name, found[0])
-    feed = await rt.fetcher.fetch(
+    feed = await fetcher.fetch(
         found[0], time_limit=source.timeout, headers=source.headers, trusted=False
     )
     return parse_feed(feed.body, feed.url, feed.headers), found[0]
