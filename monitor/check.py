@@ -17,7 +17,8 @@ from monitor.config import Settings, SourceConfig
 from monitor.digest import build_payload
 from monitor.errors import DeliveryError, FetchError, ParseError
 from monitor.fetch import Fetcher
-from monitor.pipeline import delivery_client, parse_listing, read_feed
+from monitor.passes import delivery_client
+from monitor.pipeline import parse_listing, read_feed
 from monitor.render import render_digest
 from monitor.robots import RobotsPolicy
 

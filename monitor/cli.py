@@ -110,7 +110,7 @@ def open_store(settings: Settings) -> Store:
 
 
 def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
-    from monitor.pipeline import run_once
+    from monitor.passes import run_once
 
     store = open_store(settings)
     try:

@@ -1,4 +1,4 @@
-"""The poll of one source, top to bottom, and one whole pass (``once``).
+"""The poll of one source, top to bottom (a pass over all sources is in ``passes``).
 
 ``poll_source`` reads like the pipeline: claim → conditional GET → not modified? →
 parse → keep what is new → match → store (items and alerts in one transaction) →
@@ -14,26 +14,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
-import httpx
-
-from monitor import outbox
 from monitor.articles import ACCEPT_HTML, with_article_text
-from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
-from monitor.digest import due_grace, first_due, new_payload
 from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import ACCEPT_FEEDS, Fetcher
 from monitor.matching import Matcher
-from monitor.models import FeedItem, FetchResult, NewItem, ParsedFeed, PassSummary, PollOutcome
+from monitor.models import FeedItem, FetchResult, NewItem, ParsedFeed, PollOutcome
 from monitor.normalize import canonical_url
 from monitor.pages import decode_html, discover_feeds, find_links, looks_like_html, page_language
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
 from monitor.robots import RobotsPolicy
-from monitor.schedule import Immediate, format_duration, parse_cron
+from monitor.schedule import format_duration, parse_cron
 from monitor.store import Store, short_hash_bytes
 
 logger = logging.getLogger(__name__)
@@ -283,109 +277,3 @@ def _failed(
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
-
-
-def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
-    """Freeze a digest for every subscriber whose schedule is due; return how many."""
-    created = 0
-    for sub in rt.settings.subscribers:
-        schedule = sub.parsed_schedule
-        if immediate_only and not isinstance(schedule, Immediate):
-            continue
-        now = rt.clock()
-        if not isinstance(schedule, Immediate):
-            due_at = rt.store.next_digest_at(sub.name, first=first_due(schedule, now))
-            if due_at > now + due_grace(schedule):
-                continue
-
-        payload = rt.store.create_digest(
-            sub.name,
-            channels=sub.channels,
-            now=now,
-            max_items=sub.max_items,
-            due_before=now + due_grace(schedule),
-            next_digest_at=schedule.next_after(now),
-            build=partial(new_payload, sub.name, now),
-        )
-        if payload is not None:
-            created += 1
-            logger.info(
-                "digest %s for subscriber=%s: %d items%s",
-                payload["digest_id"], sub.name, len(payload["items"]),
-                f" ({payload['more']} more carried over)" if payload.get("more") else "",
-            )  # fmt: skip
-    return created
-
-
-def log_poll(outcome: PollOutcome, settings: Settings) -> None:
-    if outcome.status == "error":
-        logger.warning("source=%s status=error: %s", outcome.source, outcome.error)
-    elif outcome.status == "skipped":
-        logger.info("source=%s status=skipped (not due, or another worker has it)", outcome.source)
-    else:
-        logger.info(
-            "source=%s status=%s items=%d new=%d matches=%d elapsed=%.2fs",
-            outcome.source, outcome.status, outcome.items, outcome.new_items, outcome.matches,
-            outcome.elapsed,
-        )  # fmt: skip
-
-
-async def poll_sources(rt: Runtime, *, all_sources: bool, summary: PassSummary) -> None:
-    """Poll every due source (every source with ``all_sources``) concurrently."""
-    pass_started = rt.clock()
-    outcomes = await asyncio.gather(
-        *(
-            poll_source(
-                rt, source, only_due=not all_sources,
-                polled_before=pass_started if all_sources else None,
-            )
-            for source in rt.settings.sources
-        )
-    )  # fmt: skip
-    for outcome in outcomes:
-        log_poll(outcome, rt.settings)
-        summary.polls.append(outcome)
-
-
-def log_summary(summary: PassSummary) -> None:
-    polled = [p for p in summary.polls if p.status != "skipped"]
-    sent = sum(1 for d in summary.deliveries if d.status == "sent")
-    logger.info(
-        "pass complete: sources ok=%d failed=%d skipped=%d new_items=%d matches=%d "
-        "digests=%d deliveries sent=%d failed=%d",
-        len(polled) - summary.failed_sources, summary.failed_sources,
-        len(summary.polls) - len(polled), sum(p.new_items for p in summary.polls),
-        sum(p.matches for p in summary.polls), summary.digests_created, sent,
-        summary.failed_deliveries,
-    )  # fmt: skip
-
-
-async def run_once(
-    settings: Settings,
-    store: Store,
-    clock: Callable[[], datetime],
-    *,
-    all_sources: bool = False,
-) -> PassSummary:
-    """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
-    summary = PassSummary()
-    async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
-        rt = Runtime.create(settings, store, fetcher, clock)
-        await poll_sources(rt, all_sources=all_sources, summary=summary)
-        summary.digests_created = create_due_digests(rt)
-        channels = build_channels(settings, ChannelContext(http, settings.path.parent))
-        summary.deliveries = await outbox.drain(
-            settings, store, channels, clock, grace=outbox.ONCE_GRACE
-        )
-    log_summary(summary)
-    return summary
-
-
-def delivery_client(settings: Settings) -> httpx.AsyncClient:
-    """The HTTP client channels use: no redirects (a 3xx is not a delivery)."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-        headers={"User-Agent": settings.http.user_agent},
-        trust_env=True,
-    )

@@ -25,13 +25,8 @@ from monitor import outbox
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.fetch import Fetcher
-from monitor.pipeline import (
-    Runtime,
-    create_due_digests,
-    delivery_client,
-    log_poll,
-    poll_source,
-)
+from monitor.passes import create_due_digests, delivery_client, log_poll
+from monitor.pipeline import Runtime, poll_source
 from monitor.schedule import Every, Immediate
 from monitor.store import Store
 

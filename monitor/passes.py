@@ -1,0 +1,134 @@
+"""One pass (``news-monitor once``) and the pieces the daemon shares with it.
+
+A pass polls every due source concurrently (``pipeline.poll_source`` each), freezes
+the digests whose schedule is due, then drains the outbox, and logs one line per
+source and a summary. Returns counts; the CLI turns them into the exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+
+import httpx
+
+from monitor import outbox
+from monitor.channels import ChannelContext, build_channels
+from monitor.config import Settings
+from monitor.digest import due_grace, first_due, new_payload
+from monitor.fetch import Fetcher
+from monitor.models import PassSummary, PollOutcome
+from monitor.pipeline import Runtime, poll_source
+from monitor.schedule import Immediate
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
+    """Freeze a digest for every subscriber whose schedule is due; return how many."""
+    created = 0
+    for sub in rt.settings.subscribers:
+        schedule = sub.parsed_schedule
+        if immediate_only and not isinstance(schedule, Immediate):
+            continue
+        now = rt.clock()
+        if not isinstance(schedule, Immediate):
+            due_at = rt.store.next_digest_at(sub.name, first=first_due(schedule, now))
+            if due_at > now + due_grace(schedule):
+                continue
+
+        payload = rt.store.create_digest(
+            sub.name,
+            channels=sub.channels,
+            now=now,
+            max_items=sub.max_items,
+            due_before=now + due_grace(schedule),
+            next_digest_at=schedule.next_after(now),
+            build=partial(new_payload, sub.name, now),
+        )
+        if payload is not None:
+            created += 1
+            logger.info(
+                "digest %s for subscriber=%s: %d items%s",
+                payload["digest_id"], sub.name, len(payload["items"]),
+                f" ({payload['more']} more carried over)" if payload.get("more") else "",
+            )  # fmt: skip
+    return created
+
+
+def log_poll(outcome: PollOutcome, settings: Settings) -> None:
+    if outcome.status == "error":
+        logger.warning("source=%s status=error: %s", outcome.source, outcome.error)
+    elif outcome.status == "skipped":
+        logger.info("source=%s status=skipped (not due, or another worker has it)", outcome.source)
+    else:
+        logger.info(
+            "source=%s status=%s items=%d new=%d matches=%d elapsed=%.2fs",
+            outcome.source, outcome.status, outcome.items, outcome.new_items, outcome.matches,
+            outcome.elapsed,
+        )  # fmt: skip
+
+
+async def poll_sources(rt: Runtime, *, all_sources: bool, summary: PassSummary) -> None:
+    """Poll every due source (every source with ``all_sources``) concurrently."""
+    pass_started = rt.clock()
+    outcomes = await asyncio.gather(
+        *(
+            poll_source(
+                rt, source, only_due=not all_sources,
+                polled_before=pass_started if all_sources else None,
+            )
+            for source in rt.settings.sources
+        )
+    )  # fmt: skip
+    for outcome in outcomes:
+        log_poll(outcome, rt.settings)
+        summary.polls.append(outcome)
+
+
+def log_summary(summary: PassSummary) -> None:
+    polled = [p for p in summary.polls if p.status != "skipped"]
+    sent = sum(1 for d in summary.deliveries if d.status == "sent")
+    logger.info(
+        "pass complete: sources ok=%d failed=%d skipped=%d new_items=%d matches=%d "
+        "digests=%d deliveries sent=%d failed=%d",
+        len(polled) - summary.failed_sources, summary.failed_sources,
+        len(summary.polls) - len(polled), sum(p.new_items for p in summary.polls),
+        sum(p.matches for p in summary.polls), summary.digests_created, sent,
+        summary.failed_deliveries,
+    )  # fmt: skip
+
+
+async def run_once(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], datetime],
+    *,
+    all_sources: bool = False,
+) -> PassSummary:
+    """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
+    summary = PassSummary()
+    async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
+        rt = Runtime.create(settings, store, fetcher, clock)
+        await poll_sources(rt, all_sources=all_sources, summary=summary)
+        summary.digests_created = create_due_digests(rt)
+        channels = build_channels(settings, ChannelContext(http, settings.path.parent))
+        summary.deliveries = await outbox.drain(
+            settings, store, channels, clock, grace=outbox.ONCE_GRACE
+        )
+    log_summary(summary)
+    return summary
+
+
+def delivery_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client channels use: no redirects (a 3xx is not a delivery)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(30.0),
+        follow_redirects=False,
+        headers={"User-Agent": settings.http.user_agent},
+        trust_env=True,
+    )
