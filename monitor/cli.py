@@ -73,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test_channel.add_argument("channel")
     commands.add_parser("sources", help="table of sources: last poll, status, items, failures")
+    explain = commands.add_parser(
+        "explain", help="does a watch match a text, which terms, where, and which clause failed"
+    )
+    explain.add_argument("watch", help="a watch name from the config")
+    given = explain.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", help="the text to test (first line is taken as the title)")
+    given.add_argument("--file", help="a file holding the text (first line is the title)")
+    given.add_argument("--url", help="a page to fetch; its article text is tested")
+    explain.add_argument("--language", help="the text's language (en, es, ...), if known")
+    backtest = commands.add_parser(
+        "backtest", help="run a watch or a query over stored items: what would it have alerted?"
+    )
+    backtest.add_argument("watch", nargs="?", help="a watch name from the config")
+    backtest.add_argument("--query", help="a query to try instead of a configured watch")
+    backtest.add_argument(
+        "--languages", default="", help="with --query: comma-separated languages (en,es)"
+    )
+    backtest.add_argument("--since", default="30d", help="how far back (default 30d)")
     return parser
 
 
@@ -221,6 +239,59 @@ def cmd_test_channel(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.query import Document, explain, format_explanation
+    from monitor.tuning import document_from_url, watch_for
+
+    if args.watch not in {w.name for w in settings.watches}:
+        raise ConfigError(f"{settings.path}: watches: no watch named {args.watch!r}")
+    watch = watch_for(settings, args.watch, None)
+    if args.url:
+        doc = asyncio.run(document_from_url(settings, args.url))
+    else:
+        text = args.text if args.text is not None else Path(args.file).read_text(encoding="utf-8")
+        title, _, body = text.strip().partition("\n")
+        doc = Document(title=title.strip(), body=body.strip(), language=None)
+    if args.language:
+        doc = Document(title=doc.title, body=doc.body, language=args.language)
+    result = explain(watch, doc)
+    print(format_explanation(result))
+    return EXIT_OK if result.matched else EXIT_FAILED
+
+
+def cmd_backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.query import QuerySyntaxError
+    from monitor.schedule import parse_duration
+    from monitor.tuning import backtest, watch_for
+
+    if args.query is None and args.watch not in {w.name for w in settings.watches}:
+        raise ConfigError(f"{settings.path}: watches: no watch named {args.watch!r}")
+    try:
+        since = utc_now() - parse_duration(args.since)
+        languages = tuple(x.strip() for x in args.languages.split(",") if x.strip())
+        watch = watch_for(settings, args.watch, args.query, languages)
+    except (ValueError, QuerySyntaxError) as exc:
+        print(f"news-monitor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    store = open_store(settings)
+    seen = hits = 0
+    try:
+        for hit in backtest(store, watch, since):
+            seen += 1
+            if hit is None:
+                continue
+            hits += 1
+            when = hit.item.published_at or hit.item.first_seen_at
+            terms = ", ".join(hit.match.matched_terms)
+            print(f"{_when(when)}  {hit.item.source}  {hit.item.title}  [{terms}]")
+            if hit.item.url:
+                print(f"    {hit.item.url}")
+    finally:
+        store.close()
+    print(f"{hits} of {seen} stored items since {_when(since)} match", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "run": cmd_run,
     "once": cmd_once,
@@ -228,6 +299,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "sources": cmd_sources,
     "preview": cmd_preview,
     "test-channel": cmd_test_channel,
+    "explain": cmd_explain,
+    "backtest": cmd_backtest,
 }
 
 

@@ -9,7 +9,7 @@ live in ``store_digests``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,19 @@ class SourceState:
     publish_gap: timedelta | None = None
     body_hash: str | None = None
     feed_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """What backtesting reads: an item's text as it was stored."""
+
+    source: str
+    title: str
+    body: str
+    url: str | None
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
 
 
 class Store(DigestQueries, Database):
@@ -282,6 +295,33 @@ class Store(DigestQueries, Database):
                     claim_expires_at=None,
                 )
             )
+
+    def iter_items(self, since: datetime, batch: int = 500) -> Iterator[StoredItem]:
+        """Stored items first seen at or after ``since``, oldest first, in batches."""
+        last_id = 0
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(
+                    select(items.c.id, items.c.source, items.c.title, items.c.summary,
+                           items.c.content, items.c.url, items.c.language, items.c.published_at,
+                           items.c.first_seen_at)
+                    .where(items.c.first_seen_at >= since, items.c.id > last_id)
+                    .order_by(items.c.id)
+                    .limit(batch)
+                ).all()  # fmt: skip
+            if not rows:
+                return
+            for row in rows:
+                yield StoredItem(
+                    source=row.source,
+                    title=row.title,
+                    body=row.content or row.summary,
+                    url=row.url,
+                    language=row.language,
+                    published_at=row.published_at,
+                    first_seen_at=row.first_seen_at,
+                )
+            last_id = rows[-1].id
 
 
 def _source_state(row: Any) -> SourceState:
