@@ -49,6 +49,12 @@ class _Section(BaseModel):
 
 class StorageSettings(_Section):
     url: str = "sqlite:///news-monitor.db"
+    retention_days: Annotated[int, Field(ge=1)] = 90
+
+
+class StorySettings(_Section):
+    window: Duration = timedelta(days=3)
+    similarity: Annotated[float, Field(gt=0, le=1)] = 0.4
 
 
 class HttpSettings(_Section):
@@ -94,6 +100,7 @@ class WatchConfig(_Section):
     exclude: tuple[str, ...] = ()
     query: str | None = None
     languages: tuple[str, ...] = ()
+    alert_on_update: bool = False
 
     @field_validator("terms", "exclude")
     @classmethod
@@ -150,6 +157,7 @@ class SubscriberConfig(_Section):
     schedule: str = "immediate"
     timezone: str = "UTC"
     max_items: Annotated[int, Field(ge=1)] = 50
+    alert_on_update: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -168,6 +176,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     defaults: DefaultSettings = DefaultSettings()
     delivery: DeliverySettings = DeliverySettings()
+    stories: StorySettings = StorySettings()
     sources: tuple[SourceConfig, ...] = ()
     watches: tuple[WatchConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
@@ -244,7 +253,9 @@ def parse(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Settin
     except ValidationError as exc:
         raise ConfigError(_describe_validation_error(path, raw, exc)) from None
     settings = settings.model_copy(
-        update={"storage": StorageSettings(url=_resolve_storage_url(settings))}
+        update={
+            "storage": settings.storage.model_copy(update={"url": _resolve_storage_url(settings)})
+        }
     )
     _check_references(settings)
     return settings

@@ -37,20 +37,7 @@ def build_payload(
 ) -> DigestPayload:
     """The frozen form of a digest: newest stories first; ``more`` left for the next one."""
     ordered = sorted(pending, key=lambda a: a.published_at or a.first_seen_at, reverse=True)
-    entries: list[DigestEntry] = [
-        {
-            "title": alert.title or (alert.url or "(untitled)"),
-            "url": alert.url,
-            "source": alert.source,
-            "published_at": isoformat(alert.published_at),
-            "watches": list(alert.watches),
-            "matched_terms": list(alert.matched_terms),
-            "snippet": alert.snippet,
-            "highlights": [list(h) for h in alert.highlights],
-            "also_reported_by": [],
-        }
-        for alert in ordered
-    ]
+    entries = [entry_for(alert) for alert in ordered]
     payload: DigestPayload = {
         "version": PAYLOAD_VERSION,
         "digest_id": digest_id,
@@ -61,6 +48,26 @@ def build_payload(
     if more:
         payload["more"] = more
     return payload
+
+
+def entry_for(alert: PendingAlert) -> DigestEntry:
+    entry: DigestEntry = {
+        "title": alert.title or (alert.url or "(untitled)"),
+        "url": alert.url,
+        "source": alert.source,
+        "published_at": isoformat(alert.published_at),
+        "watches": list(alert.watches),
+        "matched_terms": list(alert.matched_terms),
+        "snippet": alert.snippet,
+        "highlights": [list(h) for h in alert.highlights],
+        "also_reported_by": [
+            {"source": source, "title": title, "url": url}
+            for source, title, url in alert.also_reported_by
+        ],
+    }
+    if alert.updated:
+        entry["updated"] = True
+    return entry
 
 
 def new_payload(

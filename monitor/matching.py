@@ -29,13 +29,15 @@ class Matcher:
     """Every watch compiled once, and which subscribers follow which watches."""
 
     watches: WatchSet
-    subscribers: tuple[tuple[str, tuple[str, ...]], ...]
+    subscribers: tuple[tuple[str, tuple[str, ...], bool], ...]  # name, watches, on update
+    update_watches: frozenset[str]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Matcher:
         compiled = [compile_config_watch(w) for w in settings.watches]
-        followed = tuple((s.name, s.watches) for s in settings.subscribers)
-        return cls(WatchSet(compiled), followed)
+        followed = tuple((s.name, s.watches, s.alert_on_update) for s in settings.subscribers)
+        updates = frozenset(w.name for w in settings.watches if w.alert_on_update)
+        return cls(WatchSet(compiled), followed, updates)
 
     def alerts_for(self, item: FeedItem) -> tuple[AlertMatch, ...]:
         doc = Document(title=item.title, body=item.body, language=item.language)
@@ -43,7 +45,7 @@ class Matcher:
         if not matches:
             return ()
         out = []
-        for subscriber, watch_names in self.subscribers:
+        for subscriber, watch_names, on_update in self.subscribers:
             hit = [matches[name] for name in watch_names if name in matches]
             if not hit:
                 continue
@@ -58,6 +60,7 @@ class Matcher:
                     matched_terms=tuple(terms),
                     snippet=snippet.text,
                     highlights=snippet.highlights,
+                    on_update=on_update or any(m.watch in self.update_watches for m in hit),
                 )
             )
         return tuple(out)

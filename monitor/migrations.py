@@ -19,10 +19,25 @@ from monitor import tables
 
 Step = Callable[[Connection], None]
 
+
+def _stories_backfill(conn: Connection) -> None:
+    """Existing items are their own stories; alerts become per story, revision 0."""
+    conn.execute(text("DROP INDEX IF EXISTS ix_alerts_subscriber_item"))
+    conn.execute(text("UPDATE items SET story_id = id, revision = 0 WHERE story_id IS NULL"))
+    conn.execute(
+        text(
+            "UPDATE alerts SET revision = 0, story_id = "
+            "(SELECT items.story_id FROM items WHERE items.id = alerts.item_id) "
+            "WHERE story_id IS NULL"
+        )
+    )
+
+
 # version -> (description, optional data change run after the schema change)
 MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     1: ("initial schema: sources, items, alerts, digests, deliveries", None),
     2: ("sources: moved_to, publish_gap, body_hash, feed_url (polling, feed discovery)", None),
+    3: ("stories: fingerprints, story clusters, update revisions", _stories_backfill),
 }
 LATEST = max(MIGRATIONS)
 
@@ -68,6 +83,7 @@ def _apply_schema(conn: Connection, version: int) -> None:
                 table.name,
                 MetaData(),
                 *(c._copy() for c in table.columns if _since(c) <= version),
+                **table.kwargs,
             )
             conn.execute(CreateTable(snapshot))
         elif _since(table) < version:

@@ -68,14 +68,29 @@ class AlertMatch:
     matched_terms: tuple[str, ...]
     snippet: str
     highlights: tuple[tuple[int, int], ...] = ()
+    on_update: bool = False  # the subscriber wants this item again when its text changes
 
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """An item seen for the first time, with what it matched."""
+    """An item seen for the first time, with what it matched and its identities."""
 
     item: FeedItem
     alertable: bool
+    alerts: tuple[AlertMatch, ...] = ()
+    feed_hash: str | None = None
+    fingerprint: str | None = None
+    sketch: bytes | None = None
+    story_keys: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedItem:
+    """A stored item whose feed entry changed since it was stored."""
+
+    item_id: int
+    item: FeedItem
+    feed_hash: str
     alerts: tuple[AlertMatch, ...] = ()
 
 
@@ -138,6 +153,7 @@ class DigestEntry(TypedDict):
     snippet: str
     highlights: NotRequired[list[list[int]]]
     also_reported_by: list[ReportedBy]
+    updated: NotRequired[bool]
 
 
 class DigestPayload(TypedDict):

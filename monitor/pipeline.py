@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,13 +22,21 @@ from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
 from monitor.fetch import ACCEPT_FEEDS, Fetcher
 from monitor.matching import Matcher
-from monitor.models import FeedItem, FetchResult, NewItem, ParsedFeed, PollOutcome
+from monitor.models import (
+    ChangedItem,
+    FeedItem,
+    FetchResult,
+    NewItem,
+    ParsedFeed,
+    PollOutcome,
+)
 from monitor.normalize import canonical_url
 from monitor.pages import decode_html, discover_feeds, find_links, looks_like_html, page_language
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
-from monitor.store import Store, short_hash_bytes
+from monitor.store import KnownItem, Store, short_hash, short_hash_bytes
+from monitor.stories import fingerprint, index_keys, sketch
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +136,8 @@ async def poll_source(
         gap = publishing_gap(i.published_at for i in parsed.items) or state.publish_gap
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
-        known = store.known_keys(source.name, (i.key for i in parsed.items))
-        new_items = await select_new(rt, source, parsed.items, known, now)
+        known = store.known_items(source.name, (i.key for i in parsed.items))
+        new_items, changed_items = await sort_items(rt, source, parsed.items, known, now)
         stored, alerted = store.save_poll(
             source.name,
             now=rt.clock(),
@@ -137,10 +145,13 @@ async def poll_source(
             etag=result.etag,
             last_modified=result.last_modified,
             new_items=new_items,
+            changed_items=changed_items,
             moved_to=result.permanent_redirect,
             publish_gap=gap,
             body_hash=body_hash,
             feed_url=feed_url,
+            story_window=settings.stories.window,
+            similarity=settings.stories.similarity,
         )
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
@@ -208,30 +219,65 @@ def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
     return ParsedFeed(title=None, items=items, language=language)
 
 
-async def select_new(
-    rt: Runtime, source: SourceConfig, items: Sequence[FeedItem], known: set[str], now: datetime
-) -> list[NewItem]:
-    """The items not stored yet, with article text (``full_text``) and their alerts.
+async def sort_items(
+    rt: Runtime,
+    source: SourceConfig,
+    items: Sequence[FeedItem],
+    known: Mapping[str, KnownItem],
+    now: datetime,
+) -> tuple[list[NewItem], list[ChangedItem]]:
+    """Split parsed items into new ones and stored ones whose feed entry changed.
 
-    Items older than ``max_age`` are stored but neither fetched nor matched.
+    New and changed items younger than ``max_age`` get their article text
+    (``full_text``), their identities (fingerprint, sketch) and their alerts; older
+    ones are stored but neither fetched nor matched.
     """
     max_age = rt.settings.source_max_age(source)
     fresh: dict[str, FeedItem] = {}
+    changed: dict[str, FeedItem] = {}
     for item in items:
-        if item.key not in known and item.key not in fresh:
-            fresh[item.key] = item
-    recent = [i for i in fresh.values() if not is_too_old(i, now, max_age)]
+        seen = known.get(item.key)
+        if seen is None:
+            fresh.setdefault(item.key, item)
+        elif seen.feed_hash != feed_hash(item) and item.key not in changed:
+            changed[item.key] = item
+    recent = [i for i in (*fresh.values(), *changed.values()) if not is_too_old(i, now, max_age)]
     if source.full_text and recent:
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
-    enriched = {i.key: i for i in recent}
+    ready = {i.key: i for i in recent}
     new_items = []
     for key, item in fresh.items():
-        if key in enriched:
-            full = enriched[key]
-            new_items.append(NewItem(full, alertable=True, alerts=rt.matcher.alerts_for(full)))
-        else:
-            new_items.append(NewItem(item, alertable=False))
-    return new_items
+        full = ready.get(key)
+        if full is None:
+            new_items.append(NewItem(item, alertable=False, feed_hash=feed_hash(item)))
+            continue
+        text_sketch = sketch(full.title, full.body)
+        new_items.append(
+            NewItem(
+                full,
+                alertable=True,
+                alerts=rt.matcher.alerts_for(full),
+                feed_hash=feed_hash(item),
+                fingerprint=fingerprint(full.title, full.body),
+                sketch=text_sketch.to_bytes() if text_sketch else None,
+                story_keys=index_keys(text_sketch) if text_sketch else (),
+            )
+        )
+    changed_items = [
+        ChangedItem(
+            item_id=known[key].item_id,
+            item=ready.get(key, item),
+            feed_hash=feed_hash(item),
+            alerts=rt.matcher.alerts_for(ready[key]) if key in ready else (),
+        )
+        for key, item in changed.items()
+    ]
+    return new_items, changed_items
+
+
+def feed_hash(item: FeedItem) -> str:
+    """What the feed says about an item (before any article fetch): detects updates."""
+    return short_hash("\x1f".join((item.title, item.summary, item.content)))
 
 
 def _after_success(

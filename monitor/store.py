@@ -8,20 +8,21 @@ live in ``store_digests``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from monitor.db import Database, short_hash, short_hash_bytes
 
-__all__ = ["SourceState", "Store", "short_hash", "short_hash_bytes"]
-from monitor.models import NewItem
+__all__ = ["KnownItem", "SourceState", "Store", "StoredItem", "short_hash", "short_hash_bytes"]
+from monitor.models import ChangedItem, NewItem
 from monitor.store_digests import DigestQueries
-from monitor.tables import alerts, items, sources
+from monitor.store_items import ItemQueries, KnownItem, StoredItem
+from monitor.stories import SAME_STORY
+from monitor.tables import sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +45,7 @@ class SourceState:
     feed_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """What backtesting reads: an item's text as it was stored."""
-
-    source: str
-    title: str
-    body: str
-    url: str | None
-    language: str | None
-    published_at: datetime | None
-    first_seen_at: datetime
-
-
-class Store(DigestQueries, Database):
+class Store(ItemQueries, DigestQueries, Database):
     """Every query news-monitor runs. Create with ``Store.open(url, worker)``."""
 
     # -- sources -----------------------------------------------------------------
@@ -117,22 +105,6 @@ class Store(DigestQueries, Database):
         with self._tx() as conn:
             return {r.name: _source_state(r) for r in conn.execute(select(sources))}
 
-    def known_keys(self, source: str, keys: Iterable[str]) -> set[str]:
-        """Which of these item keys this source has already stored."""
-        by_hash = {short_hash(k): k for k in keys}
-        found: set[str] = set()
-        hashes = list(by_hash)
-        with self._tx() as conn:
-            for start in range(0, len(hashes), 500):
-                chunk = hashes[start : start + 500]
-                rows = conn.execute(
-                    select(items.c.key_hash).where(
-                        items.c.source == source, items.c.key_hash.in_(chunk)
-                    )
-                ).scalars()
-                found.update(by_hash[h] for h in rows)
-        return found
-
     def save_poll(
         self,
         name: str,
@@ -142,39 +114,27 @@ class Store(DigestQueries, Database):
         etag: str | None,
         last_modified: str | None,
         new_items: Sequence[NewItem],
+        changed_items: Sequence[ChangedItem] = (),
         moved_to: str | None = None,
         publish_gap: timedelta | None = None,
         body_hash: str | None = None,
         feed_url: str | None = None,
+        story_window: timedelta = timedelta(days=3),
+        similarity: float = SAME_STORY,
     ) -> tuple[int, int]:
         """Store a successful poll in one transaction; release the claim.
 
-        Returns (items stored, alerts stored). An item whose canonical URL is already
-        stored (from any source) is kept as a duplicate and never alerted.
+        Returns (items stored, alerts stored). Story identity: see ``store_items``.
         """
         stored = alerted = 0
         with self._tx() as conn:
             for new in new_items:
-                item_id = self._insert_item(conn, name, new, now)
-                if item_id is None:
-                    continue
-                stored += 1
-                if not self._is_alertable(conn, item_id):
-                    continue
-                for match in new.alerts:
-                    values = {
-                        "subscriber": match.subscriber,
-                        "item_id": item_id,
-                        "watches": json.dumps(list(match.watches)),
-                        "matched_terms": json.dumps(list(match.matched_terms)),
-                        "snippet": match.snippet,
-                        "highlights": json.dumps([list(h) for h in match.highlights]),
-                        "created_at": now,
-                    }
-                    result = conn.execute(
-                        self._insert_ignore(conn, alerts, values, "subscriber", "item_id")
-                    )
-                    alerted += result.rowcount
+                done = self._store_new(conn, name, new, now, now - story_window, similarity)
+                if done is not None:
+                    stored += 1
+                    alerted += done[1]
+            for changed in changed_items:
+                alerted += self._store_change(conn, changed, now)
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
@@ -198,40 +158,6 @@ class Store(DigestQueries, Database):
                 )
             )
         return stored, alerted
-
-    def _insert_item(
-        self, conn: Connection, source: str, new: NewItem, now: datetime
-    ) -> int | None:
-        item = new.item
-        url_hash = short_hash(item.canonical_url) if item.canonical_url else None
-        duplicate_of = None
-        if url_hash is not None:
-            duplicate_of = conn.execute(
-                select(items.c.id).where(items.c.url_hash == url_hash).limit(1)
-            ).scalar()
-        values = {
-            "source": source,
-            "key_hash": short_hash(item.key),
-            "url_hash": url_hash,
-            "item_key": item.key,
-            "url": item.url,
-            "canonical_url": item.canonical_url,
-            "title": item.title,
-            "summary": item.summary,
-            "content": item.content,
-            "language": item.language,
-            "published_at": item.published_at,
-            "first_seen_at": now,
-            "alertable": new.alertable and duplicate_of is None,
-            "duplicate_of": duplicate_of,
-        }
-        statement = self._insert_ignore(conn, items, values, "source", "key_hash")
-        inserted: int | None = conn.execute(statement.returning(items.c.id)).scalar()
-        return inserted
-
-    @staticmethod
-    def _is_alertable(conn: Connection, item_id: int) -> bool:
-        return bool(conn.execute(select(items.c.alertable).where(items.c.id == item_id)).scalar())
 
     def record_poll_failure(
         self, name: str, *, now: datetime, error: str, next_poll_at: datetime
@@ -295,33 +221,6 @@ class Store(DigestQueries, Database):
                     claim_expires_at=None,
                 )
             )
-
-    def iter_items(self, since: datetime, batch: int = 500) -> Iterator[StoredItem]:
-        """Stored items first seen at or after ``since``, oldest first, in batches."""
-        last_id = 0
-        while True:
-            with self._tx() as conn:
-                rows = conn.execute(
-                    select(items.c.id, items.c.source, items.c.title, items.c.summary,
-                           items.c.content, items.c.url, items.c.language, items.c.published_at,
-                           items.c.first_seen_at)
-                    .where(items.c.first_seen_at >= since, items.c.id > last_id)
-                    .order_by(items.c.id)
-                    .limit(batch)
-                ).all()  # fmt: skip
-            if not rows:
-                return
-            for row in rows:
-                yield StoredItem(
-                    source=row.source,
-                    title=row.title,
-                    body=row.content or row.summary,
-                    url=row.url,
-                    language=row.language,
-                    published_at=row.published_at,
-                    first_seen_at=row.first_seen_at,
-                )
-            last_id = rows[-1].id
 
 
 def _source_state(row: Any) -> SourceState:

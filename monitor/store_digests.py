@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from monitor.db import Database
 from monitor.models import DigestPayload
@@ -34,6 +34,9 @@ class PendingAlert:
     matched_terms: tuple[str, ...]
     snippet: str
     highlights: tuple[tuple[int, int], ...]
+    story_id: int | None = None
+    updated: bool = False  # a new revision of an item already alerted
+    also_reported_by: tuple[tuple[str, str, str | None], ...] = ()  # source, title, url
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class DigestQueries(Database):
             values: dict[str, Any] = {"next_digest_at": next_digest_at}
             payload = None
             if rows:
-                payload = build([_pending_alert(r) for r in rows], total - len(rows))
+                payload = build(_with_story_mates(conn, rows), total - len(rows))
                 digest_id = payload["digest_id"]
                 conn.execute(
                     digests.insert().values(
@@ -151,7 +154,7 @@ class DigestQueries(Database):
                 .order_by(alerts.c.id)
                 .limit(limit)
             ).all()  # fmt: skip
-        return [_pending_alert(r) for r in rows], total
+            return _with_story_mates(conn, rows), total
 
     # -- deliveries --------------------------------------------------------------
 
@@ -225,7 +228,33 @@ class DigestQueries(Database):
         return {status: count for status, count in rows}
 
 
-def _pending_alert(row: Any) -> PendingAlert:
+def _with_story_mates(conn: Connection, rows: Sequence[Any]) -> list[PendingAlert]:
+    """Pending alerts, each with the other outlets that carried the same story."""
+    story_ids = {r.story_id for r in rows if r.story_id is not None}
+    mates: dict[int, list[Any]] = {}
+    if story_ids:
+        for mate in conn.execute(
+            select(items.c.id, items.c.story_id, items.c.source, items.c.title, items.c.url,
+                   items.c.canonical_url)
+            .where(items.c.story_id.in_(story_ids))
+            .order_by(items.c.id)
+        ):  # fmt: skip
+            mates.setdefault(mate.story_id, []).append(mate)
+    out = []
+    for row in rows:
+        own = next((m for m in mates.get(row.story_id, []) if m.id == row.item_id), None)
+        seen = {(row.source, own.canonical_url if own else None)}
+        also = []
+        for mate in mates.get(row.story_id, []):
+            if mate.id == row.item_id or (mate.source, mate.canonical_url) in seen:
+                continue
+            seen.add((mate.source, mate.canonical_url))
+            also.append((mate.source, mate.title, mate.url))
+        out.append(_pending_alert(row, tuple(also)))
+    return out
+
+
+def _pending_alert(row: Any, also: tuple[tuple[str, str, str | None], ...] = ()) -> PendingAlert:
     return PendingAlert(
         alert_id=row.id,
         source=row.source,
@@ -237,4 +266,7 @@ def _pending_alert(row: Any) -> PendingAlert:
         matched_terms=tuple(json.loads(row.matched_terms)),
         snippet=row.snippet,
         highlights=tuple((int(a), int(b)) for a, b in json.loads(row.highlights)),
+        story_id=row.story_id,
+        updated=bool(row.revision),
+        also_reported_by=also,
     )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -95,6 +96,23 @@ items = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("alertable", Boolean, nullable=False),
     Column("duplicate_of", Integer),
+    Column("feed_hash", String(32), info={"since": 3}),  # what the feed said: detects updates
+    Column("fingerprint", String(32), info={"since": 3}),  # the same text under a new key/URL
+    Column("story_id", Integer, info={"since": 3}),  # the first item of its story
+    Column("revision", Integer, info={"since": 3}),  # 0, then +1 per update seen
+    Column("updated_at", UTCDateTime, info={"since": 3}),
+    Column("sketch", LargeBinary, info={"since": 3}),  # cleared after the story window
+)
+
+# Candidate index for story clustering: each item's smallest shingle hashes, kept for
+# the story window only (``stories``).
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", Integer, primary_key=True, autoincrement=False),
+    Column("item_id", Integer, primary_key=True, autoincrement=False),
+    info={"since": 3},
+    sqlite_with_rowid=False,
 )
 
 alerts = Table(
@@ -109,6 +127,8 @@ alerts = Table(
     Column("highlights", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("digest_id", String(64)),
+    Column("story_id", Integer, info={"since": 3}),
+    Column("revision", Integer, info={"since": 3}),  # > 0: an update of an alerted item
 )
 
 digests = Table(
@@ -151,7 +171,13 @@ subscriber_state = Table(
 Index("ix_items_source_key", items.c.source, items.c.key_hash, unique=True)
 Index("ix_items_url_hash", items.c.url_hash)
 Index("ix_items_first_seen", items.c.first_seen_at)
-Index("ix_alerts_subscriber_item", alerts.c.subscriber, alerts.c.item_id, unique=True)
+Index("ix_items_fingerprint", items.c.fingerprint, info={"since": 3})
+Index("ix_items_story", items.c.story_id, info={"since": 3})
+Index(
+    "ix_alerts_subscriber_story",
+    alerts.c.subscriber, alerts.c.story_id, alerts.c.revision,
+    unique=True, info={"since": 3},
+)  # fmt: skip
 Index("ix_alerts_pending", alerts.c.subscriber, alerts.c.digest_id)
 Index("ix_deliveries_digest_channel", deliveries.c.digest_id, deliveries.c.channel, unique=True)
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)

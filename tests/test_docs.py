@@ -31,6 +31,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[http]", config.HttpSettings),
     ("[defaults]", config.DefaultSettings),
     ("[delivery]", config.DeliverySettings),
+    ("[stories]", config.StorySettings),
     ("[[sources]]", config.SourceConfig),
     ("[[watches]]", config.WatchConfig),
     ("[[subscribers]]", config.SubscriberConfig),

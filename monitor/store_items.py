@@ -1,0 +1,303 @@
+"""Storage stage for items: what a source has seen, story identity, updates, retention.
+
+A new item is the same story as a stored one when it has the same canonical URL or
+the same content fingerprint (from any source), or when its sketch is close enough
+to a recent item of *another* source (``stories``). Alerts are unique per subscriber
+and story, so a story reported by a second outlet is not alerted again; a changed
+item is alerted again only to subscribers who asked for updates, as a new revision.
+Every method runs inside the caller's transaction or is one transaction (see ``db``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from monitor.db import Database, short_hash
+from monitor.models import AlertMatch, ChangedItem, NewItem
+from monitor.stories import Sketch, similarity
+from monitor.tables import alerts, deliveries, digests, items, story_keys
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """What backtesting reads: an item's text as it was stored."""
+
+    source: str
+    title: str
+    body: str
+    url: str | None
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KnownItem:
+    item_id: int
+    feed_hash: str | None
+
+
+class ItemQueries(Database):
+    """Item queries (mixed into ``Store``)."""
+
+    def known_items(self, source: str, keys: Iterable[str]) -> dict[str, KnownItem]:
+        """The stored items of this source among ``keys``: id and last feed hash."""
+        by_hash = {short_hash(k): k for k in keys}
+        found: dict[str, KnownItem] = {}
+        hashes = list(by_hash)
+        with self._tx() as conn:
+            for start in range(0, len(hashes), 500):
+                rows = conn.execute(
+                    select(items.c.key_hash, items.c.id, items.c.feed_hash).where(
+                        items.c.source == source, items.c.key_hash.in_(hashes[start : start + 500])
+                    )
+                )
+                for key_hash, item_id, feed_hash in rows:
+                    found[by_hash[key_hash]] = KnownItem(item_id, feed_hash)
+        return found
+
+    def _store_new(
+        self,
+        conn: Connection,
+        source: str,
+        new: NewItem,
+        now: datetime,
+        cluster_since: datetime,
+        threshold: float,
+    ) -> tuple[int, int] | None:
+        """Insert one new item; returns (item id, alerts stored), None if already stored."""
+        item = new.item
+        url_hash = short_hash(item.canonical_url) if item.canonical_url else None
+        same = self._same_item(conn, url_hash, new.fingerprint)
+        story_id = same[1] if same else None
+        if story_id is None and new.sketch is not None:
+            story_id = self._closest_story(conn, source, new, cluster_since, threshold)
+        values = {
+            "source": source,
+            "key_hash": short_hash(item.key),
+            "url_hash": url_hash,
+            "item_key": item.key,
+            "url": item.url,
+            "canonical_url": item.canonical_url,
+            "title": item.title,
+            "summary": item.summary,
+            "content": item.content,
+            "language": item.language,
+            "published_at": item.published_at,
+            "first_seen_at": now,
+            "alertable": new.alertable and same is None,
+            "duplicate_of": same[0] if same else None,
+            "feed_hash": new.feed_hash,
+            "fingerprint": new.fingerprint,
+            "story_id": story_id,
+            "revision": 0,
+            "sketch": new.sketch,
+        }
+        statement = self._insert_ignore(conn, items, values, "source", "key_hash")
+        item_id: int | None = conn.execute(statement.returning(items.c.id)).scalar()
+        if item_id is None:
+            return None
+        if story_id is None:
+            story_id = item_id
+            conn.execute(update(items).where(items.c.id == item_id).values(story_id=item_id))
+        if new.story_keys:
+            conn.execute(
+                story_keys.insert(), [{"key": k, "item_id": item_id} for k in set(new.story_keys)]
+            )
+        if same is not None or not new.alertable:
+            return item_id, 0
+        return item_id, self._store_alerts(conn, item_id, story_id, 0, new.alerts, now)
+
+    @staticmethod
+    def _same_item(
+        conn: Connection, url_hash: str | None, fingerprint: str | None
+    ) -> tuple[int, int] | None:
+        """(id, story id) of a stored item with the same canonical URL or content."""
+        conditions = []
+        if url_hash is not None:
+            conditions.append(items.c.url_hash == url_hash)
+        if fingerprint is not None:
+            conditions.append(items.c.fingerprint == fingerprint)
+        if not conditions:
+            return None
+        row = conn.execute(
+            select(items.c.id, items.c.story_id)
+            .where(or_(*conditions))
+            .order_by(items.c.id)
+            .limit(1)
+        ).first()
+        return (row.id, row.story_id or row.id) if row else None
+
+    @staticmethod
+    def _closest_story(
+        conn: Connection, source: str, new: NewItem, since: datetime, threshold: float
+    ) -> int | None:
+        """The story of the most similar recent item of another source, if close enough."""
+        candidates = conn.execute(
+            select(items.c.id, items.c.story_id, items.c.sketch)
+            .where(
+                items.c.id.in_(
+                    select(story_keys.c.item_id).where(story_keys.c.key.in_(new.story_keys))
+                ),
+                items.c.source != source,
+                items.c.first_seen_at >= since,
+                items.c.sketch.is_not(None),
+            )
+            .limit(200)
+        ).all()
+        if not candidates or new.sketch is None:
+            return None
+        mine = Sketch.from_bytes(new.sketch)
+        best, best_score = None, threshold
+        for row in candidates:
+            score = similarity(mine, Sketch.from_bytes(row.sketch))
+            if score >= best_score:
+                best, best_score = row.story_id or row.id, score
+        return best
+
+    def _store_alerts(
+        self,
+        conn: Connection,
+        item_id: int,
+        story_id: int,
+        revision: int,
+        matches: Sequence[AlertMatch],
+        now: datetime,
+    ) -> int:
+        """One alert per subscriber and story (and revision); returns how many were new."""
+        stored = 0
+        for match in matches:
+            values = {
+                "subscriber": match.subscriber,
+                "item_id": item_id,
+                "story_id": story_id,
+                "revision": revision,
+                "watches": json.dumps(list(match.watches)),
+                "matched_terms": json.dumps(list(match.matched_terms)),
+                "snippet": match.snippet,
+                "highlights": json.dumps([list(h) for h in match.highlights]),
+                "created_at": now,
+            }
+            keys = ("subscriber", "story_id", "revision")
+            stored += conn.execute(self._insert_ignore(conn, alerts, values, *keys)).rowcount
+        return stored
+
+    def _store_change(self, conn: Connection, changed: ChangedItem, now: datetime) -> int:
+        """Record a changed item; alert it again to subscribers who want updates."""
+        row = conn.execute(
+            select(items.c.story_id, items.c.revision, items.c.feed_hash).where(
+                items.c.id == changed.item_id
+            )
+        ).one()
+        item = changed.item
+        values: dict[str, Any] = {
+            "title": item.title,
+            "summary": item.summary,
+            "content": item.content,
+            "feed_hash": changed.feed_hash,
+        }
+        if row.feed_hash is None:  # stored before update tracking: remember, do not alert
+            conn.execute(update(items).where(items.c.id == changed.item_id).values(**values))
+            return 0
+        revision = (row.revision or 0) + 1
+        values.update(revision=revision, updated_at=now)
+        conn.execute(update(items).where(items.c.id == changed.item_id).values(**values))
+        story_id = row.story_id or changed.item_id
+        wanted = []
+        for match in changed.alerts:
+            if not match.on_update:
+                continue
+            earlier = conn.execute(
+                select(func.count()).where(
+                    alerts.c.subscriber == match.subscriber,
+                    alerts.c.story_id == story_id,
+                    alerts.c.digest_id.is_not(None),
+                )
+            ).scalar_one()
+            pending = conn.execute(
+                select(func.count()).where(
+                    alerts.c.subscriber == match.subscriber,
+                    alerts.c.story_id == story_id,
+                    alerts.c.digest_id.is_(None),
+                )
+            ).scalar_one()
+            if earlier and not pending:  # already sent; a pending one will carry the news
+                wanted.append(match)
+        return self._store_alerts(conn, changed.item_id, story_id, revision, wanted, now)
+
+    def iter_items(self, since: datetime, batch: int = 500) -> Iterator[StoredItem]:
+        """Stored items first seen at or after ``since``, oldest first, in batches."""
+        last_id = 0
+        while True:
+            with self._tx() as conn:
+                rows = conn.execute(
+                    select(items.c.id, items.c.source, items.c.title, items.c.summary,
+                           items.c.content, items.c.url, items.c.language, items.c.published_at,
+                           items.c.first_seen_at)
+                    .where(items.c.first_seen_at >= since, items.c.id > last_id)
+                    .order_by(items.c.id)
+                    .limit(batch)
+                ).all()  # fmt: skip
+            if not rows:
+                return
+            for row in rows:
+                yield StoredItem(
+                    source=row.source,
+                    title=row.title,
+                    body=row.content or row.summary,
+                    url=row.url,
+                    language=row.language,
+                    published_at=row.published_at,
+                    first_seen_at=row.first_seen_at,
+                )
+            last_id = rows[-1].id
+
+    def prune(self, *, now: datetime, retention: timedelta, story_window: timedelta) -> int:
+        """Forget what is older than ``retention``; drop clustering data past the window.
+
+        Items, their alerts, and sent or failed digests older than ``retention`` are
+        deleted (an item still waiting in a pending alert is kept). Returns items deleted.
+        """
+        horizon, window_start = now - retention, now - story_window
+        with self._tx() as conn:
+            first_recent = conn.execute(
+                select(func.min(items.c.id)).where(items.c.first_seen_at >= window_start)
+            ).scalar()
+            if first_recent is None:
+                first_recent = (conn.execute(select(func.max(items.c.id))).scalar() or 0) + 1
+            conn.execute(delete(story_keys).where(story_keys.c.item_id < first_recent))
+            conn.execute(
+                update(items)
+                .where(items.c.id < first_recent, items.c.sketch.is_not(None))
+                .values(sketch=None)
+            )
+            old_items = (
+                select(items.c.id)
+                .where(items.c.first_seen_at < horizon)
+                .where(~items.c.id.in_(select(alerts.c.item_id).where(alerts.c.digest_id.is_(None))))
+            )  # fmt: skip
+            old_digests = select(digests.c.id).where(digests.c.created_at < horizon)
+            conn.execute(
+                delete(deliveries).where(
+                    deliveries.c.digest_id.in_(old_digests), deliveries.c.status != "pending"
+                )
+            )
+            conn.execute(
+                delete(digests).where(
+                    digests.c.id.in_(old_digests),
+                    ~digests.c.id.in_(select(deliveries.c.digest_id)),
+                )
+            )
+            conn.execute(
+                delete(alerts).where(
+                    and_(alerts.c.item_id.in_(old_items), alerts.c.digest_id.is_not(None))
+                )
+            )
+            deleted: int = conn.execute(delete(items).where(items.c.id.in_(old_items))).rowcount
+        return deleted
