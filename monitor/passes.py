@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import httpx
@@ -120,8 +120,20 @@ async def run_once(
         summary.deliveries = await outbox.drain(
             settings, store, channels, clock, grace=outbox.ONCE_GRACE
         )
+    prune(settings, store, clock())
     log_summary(summary)
     return summary
+
+
+def prune(settings: Settings, store: Store, now: datetime) -> None:
+    """Retention: forget old items and digests, drop clustering data past the window."""
+    deleted = store.prune(
+        now=now,
+        retention=timedelta(days=settings.storage.retention_days),
+        story_window=settings.stories.window,
+    )
+    if deleted:
+        logger.info("pruned %d items older than %d days", deleted, settings.storage.retention_days)
 
 
 def delivery_client(settings: Settings) -> httpx.AsyncClient:

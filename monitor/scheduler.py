@@ -25,7 +25,7 @@ from monitor import outbox
 from monitor.channels import ChannelContext, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.fetch import Fetcher
-from monitor.passes import create_due_digests, delivery_client, log_poll
+from monitor.passes import create_due_digests, delivery_client, log_poll, prune
 from monitor.pipeline import Runtime, poll_source
 from monitor.schedule import Every, Immediate
 from monitor.store import Store
@@ -117,6 +117,10 @@ class Daemon:
             self._tracked, IntervalTrigger(seconds=DRAIN_EVERY.total_seconds(), timezone=UTC),
             args=[self._drain], id="outbox", coalesce=True, max_instances=1,
         )  # fmt: skip
+        self._scheduler.add_job(
+            self._tracked, IntervalTrigger(days=1, timezone=UTC), args=[self._prune],
+            id="retention", coalesce=True, max_instances=1, next_run_time=now,
+        )  # fmt: skip
 
     def _source_trigger(self, source: SourceConfig) -> Any:
         if source.cron is not None:
@@ -151,6 +155,9 @@ class Daemon:
     async def _digests(self) -> None:
         if create_due_digests(self.runtime):
             await self._drain()
+
+    async def _prune(self) -> None:
+        prune(self.settings, self.store, self.clock())
 
     async def _drain(self) -> None:
         await outbox.drain(self.settings, self.store, self.channels, self.clock)

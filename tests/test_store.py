@@ -146,3 +146,31 @@ def test_scheduled_digest_waits_until_due(store: Store) -> None:
     assert store.next_digest_at("weekly", first=NOW) == later  # first value sticks
     assert store.create_digest("weekly", channels=["x"], now=NOW, max_items=5, due_before=NOW,
                                next_digest_at=later, build=lambda p, m: new_payload("weekly", NOW, p, m)) is None  # fmt: skip
+
+
+def test_upgrade_from_version_2_keeps_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = {v: m for v, m in migrations.MIGRATIONS.items() if v <= 2}
+    monkeypatch.setattr(migrations, "MIGRATIONS", old)
+    v2 = Store.open(url, "w")
+    with v2.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO items (source, key_hash, item_key, title, summary, content, first_seen_at,"
+            " alertable) VALUES ('s', 'k', 'k', 'Cuba', '', '', '2026-11-27 08:00:00', 1)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO alerts (subscriber, item_id, watches, matched_terms, snippet, highlights,"
+            " created_at) VALUES ('d', 1, '[]', '[]', '', '[]', '2026-11-27 08:00:00')"
+        )
+    v2.close()
+    monkeypatch.undo()
+    upgraded = Store.open(url, "w")
+    with upgraded.engine.connect() as conn:
+        assert migrations.applied_versions(conn) == set(migrations.MIGRATIONS)
+        assert conn.exec_driver_sql("SELECT story_id, revision FROM items").one() == (1, 0)
+        assert conn.exec_driver_sql("SELECT story_id, revision FROM alerts").one() == (1, 0)
+        names = {i["name"] for i in inspect(conn).get_indexes("alerts")}
+    assert "ix_alerts_subscriber_item" not in names and "ix_alerts_subscriber_story" in names
+    pending, total = upgraded.pending_alerts("d", 10)
+    assert total == 1 and pending[0].title == "Cuba"
+    upgraded.close()
