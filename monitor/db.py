@@ -11,6 +11,7 @@ This module knows connections and transactions, not rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -83,13 +84,24 @@ class Database:
             raise StorageError(f"database error: {getattr(exc, 'orig', None) or exc}") from exc
 
     @staticmethod
-    def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], *keys: str) -> Insert:
-        """INSERT that does nothing when the row exists (by the unique ``keys``)."""
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement: Insert = (
-            dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
-        )
-        return statement
+    def _insert_ignore(
+        conn: Connection, table: Table, *keys: str, returning: Column[Any] | None = None
+    ) -> Insert:
+        """INSERT that does nothing when the row exists (by the unique ``keys``).
+
+        Built once per dialect and table; execute it with the row as parameters, so
+        SQLAlchemy's statement cache is hit instead of keying on literal values.
+        """
+        return _insert_ignore(conn.dialect.name, table, keys, returning)
+
+
+@functools.cache
+def _insert_ignore(
+    dialect_name: str, table: Table, keys: tuple[str, ...], returning: Column[Any] | None
+) -> Insert:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return statement.returning(returning) if returning is not None else statement
 
 
 def _create_engine(url: str) -> Engine:

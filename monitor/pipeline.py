@@ -36,7 +36,7 @@ from monitor.polling import header_delay, next_failure_wait, next_success_wait, 
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
 from monitor.store import KnownItem, Store, short_hash, short_hash_bytes
-from monitor.stories import fingerprint, index_keys, sketch
+from monitor.stories import identify, index_keys
 
 logger = logging.getLogger(__name__)
 
@@ -251,14 +251,14 @@ async def sort_items(
         if full is None:
             new_items.append(NewItem(item, alertable=False, feed_hash=feed_hash(item)))
             continue
-        text_sketch = sketch(full.title, full.body)
+        content_id, text_sketch = identify(full.title, full.body)
         new_items.append(
             NewItem(
                 full,
                 alertable=True,
                 alerts=rt.matcher.alerts_for(full),
                 feed_hash=feed_hash(item),
-                fingerprint=fingerprint(full.title, full.body),
+                fingerprint=content_id,
                 sketch=text_sketch.to_bytes() if text_sketch else None,
                 story_keys=index_keys(text_sketch) if text_sketch else (),
             )

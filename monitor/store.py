@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from monitor.db import Database, short_hash, short_hash_bytes
 
@@ -43,6 +43,31 @@ class SourceState:
     publish_gap: timedelta | None = None
     body_hash: str | None = None
     feed_url: str | None = None
+
+
+# A successful poll, in one prepared statement (save_poll runs for every source and pass).
+_POLL_SAVED = (
+    update(sources)
+    .where(sources.c.name == bindparam("p_name"))
+    .values(
+        etag=bindparam("p_etag"),
+        last_modified=bindparam("p_last_modified"),
+        first_polled_at=func.coalesce(sources.c.first_polled_at, bindparam("p_now")),
+        last_polled_at=bindparam("p_now"),
+        last_success_at=bindparam("p_now"),
+        next_poll_at=bindparam("p_next"),
+        last_status="ok",
+        last_error=None,
+        consecutive_failures=0,
+        total_items=sources.c.total_items + bindparam("p_stored"),
+        moved_to=bindparam("p_moved_to"),
+        publish_gap=bindparam("p_gap"),
+        body_hash=bindparam("p_body_hash"),
+        feed_url=bindparam("p_feed_url"),
+        claimed_by=None,
+        claim_expires_at=None,
+    )
+)
 
 
 class Store(ItemQueries, DigestQueries, Database):
@@ -79,11 +104,9 @@ class Store(ItemQueries, DigestQueries, Database):
             )
         with self._tx() as conn:
             conn.execute(
-                self._insert_ignore(
-                    conn, sources, {"name": name, "url": url, "consecutive_failures": 0,
-                                    "total_items": 0}, "name"
-                )
-            )  # fmt: skip
+                self._insert_ignore(conn, sources, "name"),
+                {"name": name, "url": url, "consecutive_failures": 0, "total_items": 0},
+            )
             claimed = conn.execute(
                 update(sources)
                 .where(and_(*conditions))
@@ -136,26 +159,19 @@ class Store(ItemQueries, DigestQueries, Database):
             for changed in changed_items:
                 alerted += self._store_change(conn, changed, now)
             conn.execute(
-                update(sources)
-                .where(sources.c.name == name)
-                .values(
-                    etag=etag,
-                    last_modified=last_modified,
-                    first_polled_at=func.coalesce(sources.c.first_polled_at, now),
-                    last_polled_at=now,
-                    last_success_at=now,
-                    next_poll_at=next_poll_at,
-                    last_status="ok",
-                    last_error=None,
-                    consecutive_failures=0,
-                    total_items=sources.c.total_items + stored,
-                    moved_to=moved_to,
-                    publish_gap=int(publish_gap.total_seconds()) if publish_gap else None,
-                    body_hash=body_hash,
-                    feed_url=feed_url,
-                    claimed_by=None,
-                    claim_expires_at=None,
-                )
+                _POLL_SAVED,
+                {
+                    "p_name": name,
+                    "p_etag": etag,
+                    "p_last_modified": last_modified,
+                    "p_now": now,
+                    "p_next": next_poll_at,
+                    "p_stored": stored,
+                    "p_moved_to": moved_to,
+                    "p_gap": int(publish_gap.total_seconds()) if publish_gap else None,
+                    "p_body_hash": body_hash,
+                    "p_feed_url": feed_url,
+                },
             )
         return stored, alerted
 

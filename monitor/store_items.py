@@ -16,12 +16,50 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.db import Database, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
 from monitor.stories import Sketch, similarity
 from monitor.tables import alerts, deliveries, digests, items, story_keys
+
+# Candidates verified per new item: those sharing the most index keys with it. Items at
+# the threshold share several of their 16 smallest hashes; unrelated ones share one or two.
+MAX_CANDIDATES = 20
+
+
+_SAME_URL = (
+    select(items.c.id, items.c.story_id)
+    .where(items.c.url_hash == bindparam("value"))
+    .order_by(items.c.id)
+    .limit(1)
+)
+_SAME_CONTENT = (
+    select(items.c.id, items.c.story_id)
+    .where(items.c.fingerprint == bindparam("value"))
+    .order_by(items.c.id)
+    .limit(1)
+)
+_SET_STORY = (
+    update(items).where(items.c.id == bindparam("the_id")).values(story_id=bindparam("the_story"))
+)
+_SHARED_KEYS = (
+    select(story_keys.c.item_id, func.count().label("shared"))
+    .where(story_keys.c.key.in_(bindparam("keys", expanding=True)))
+    .group_by(story_keys.c.item_id)
+    .order_by(func.count().desc())
+    .limit(MAX_CANDIDATES)
+    .subquery()
+)
+_CANDIDATES = (
+    select(items.c.id, items.c.story_id, items.c.sketch)
+    .join(_SHARED_KEYS, _SHARED_KEYS.c.item_id == items.c.id)
+    .where(
+        items.c.source != bindparam("source"),
+        items.c.first_seen_at >= bindparam("since"),
+        items.c.sketch.is_not(None),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +137,13 @@ class ItemQueries(Database):
             "revision": 0,
             "sketch": new.sketch,
         }
-        statement = self._insert_ignore(conn, items, values, "source", "key_hash")
-        item_id: int | None = conn.execute(statement.returning(items.c.id)).scalar()
+        statement = self._insert_ignore(conn, items, "source", "key_hash", returning=items.c.id)
+        item_id: int | None = conn.execute(statement, values).scalar()
         if item_id is None:
             return None
         if story_id is None:
             story_id = item_id
-            conn.execute(update(items).where(items.c.id == item_id).values(story_id=item_id))
+            conn.execute(_SET_STORY, {"the_id": item_id, "the_story": item_id})
         if new.story_keys:
             conn.execute(
                 story_keys.insert(), [{"key": k, "item_id": item_id} for k in set(new.story_keys)]
@@ -119,40 +157,23 @@ class ItemQueries(Database):
         conn: Connection, url_hash: str | None, fingerprint: str | None
     ) -> tuple[int, int] | None:
         """(id, story id) of a stored item with the same canonical URL or content."""
-        conditions = []
-        if url_hash is not None:
-            conditions.append(items.c.url_hash == url_hash)
-        if fingerprint is not None:
-            conditions.append(items.c.fingerprint == fingerprint)
-        if not conditions:
-            return None
-        row = conn.execute(
-            select(items.c.id, items.c.story_id)
-            .where(or_(*conditions))
-            .order_by(items.c.id)
-            .limit(1)
-        ).first()
-        return (row.id, row.story_id or row.id) if row else None
+        for statement, value in ((_SAME_URL, url_hash), (_SAME_CONTENT, fingerprint)):
+            if value is not None:
+                row = conn.execute(statement, {"value": value}).first()
+                if row is not None:
+                    return row.id, row.story_id or row.id
+        return None
 
     @staticmethod
     def _closest_story(
         conn: Connection, source: str, new: NewItem, since: datetime, threshold: float
     ) -> int | None:
         """The story of the most similar recent item of another source, if close enough."""
-        candidates = conn.execute(
-            select(items.c.id, items.c.story_id, items.c.sketch)
-            .where(
-                items.c.id.in_(
-                    select(story_keys.c.item_id).where(story_keys.c.key.in_(new.story_keys))
-                ),
-                items.c.source != source,
-                items.c.first_seen_at >= since,
-                items.c.sketch.is_not(None),
-            )
-            .limit(200)
-        ).all()
-        if not candidates or new.sketch is None:
+        if new.sketch is None or not new.story_keys:
             return None
+        candidates = conn.execute(
+            _CANDIDATES, {"keys": list(new.story_keys), "source": source, "since": since}
+        ).all()
         mine = Sketch.from_bytes(new.sketch)
         best, best_score = None, threshold
         for row in candidates:
@@ -185,7 +206,7 @@ class ItemQueries(Database):
                 "created_at": now,
             }
             keys = ("subscriber", "story_id", "revision")
-            stored += conn.execute(self._insert_ignore(conn, alerts, values, *keys)).rowcount
+            stored += conn.execute(self._insert_ignore(conn, alerts, *keys), values).rowcount
         return stored
 
     def _store_change(self, conn: Connection, changed: ChangedItem, now: datetime) -> int:

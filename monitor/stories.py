@@ -65,6 +65,18 @@ def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
+def identify(title: str, text: str) -> tuple[str | None, Sketch | None]:
+    """The fingerprint and the sketch of one item, folding its text once."""
+    if len(title) + len(text) < FINGERPRINT_MIN_CHARS:
+        return None, _sketch(words(title), words(text))
+    title_words = words(title)
+    head = words(text[:2000])
+    normal = " ".join(title_words) + "\n" + " ".join(head)
+    fingerprint = hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]
+    lead = head if len(head) >= LEAD_WORDS else words(" ".join(text.split()[: LEAD_WORDS + 50]))
+    return fingerprint, _sketch(title_words, lead)
+
+
 def fingerprint(title: str, text: str) -> str | None:
     """Exact-copy identity of an item's content, or None when it is too short to trust."""
     if len(title) + len(text) < FINGERPRINT_MIN_CHARS:
@@ -81,7 +93,11 @@ def _hash(shingle: str) -> int:
 
 def sketch(title: str, text: str) -> Sketch | None:
     """Bottom-k MinHash of the title and lead, or None for texts too short to cluster."""
-    tokens = words(title) + words(" ".join(text.split()[: LEAD_WORDS + 50]))[:LEAD_WORDS]
+    return _sketch(words(title), words(" ".join(text.split()[: LEAD_WORDS + 50])))
+
+
+def _sketch(title_words: list[str], text_words: list[str]) -> Sketch | None:
+    tokens = title_words + text_words[:LEAD_WORDS]
     if len(tokens) < MIN_WORDS:
         return None
     shingles = {" ".join(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
