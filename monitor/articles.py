@@ -5,6 +5,8 @@ they are fetched as untrusted URLs (public addresses only, unless
 ``http.allow_private_networks``), after the site's robots.txt, through the same
 ``Fetcher`` and its limits. A page that cannot be fetched or has no article leaves
 the item as it was (matched on its summary) with a warning; it never fails the poll.
+The page's own ``rel=canonical`` (when it is on the same site) becomes the item's
+canonical URL, so the same article reached through another link is recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from monitor.fetch import Fetcher
 from monitor.models import FeedItem
 from monitor.pages import decode_html, extract_article
 from monitor.robots import RobotsPolicy
+from monitor.urls import canonical_from_page
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ async def _one(fetcher: Fetcher, robots: RobotsPolicy, source: str, item: FeedIt
         return item
     return dataclasses.replace(
         item,
+        canonical_url=canonical_from_page(article.canonical_url, page.url) or item.canonical_url,
         content=article.text,
         title=item.title or (article.title or ""),
         language=item.language or article.language,

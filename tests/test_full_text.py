@@ -227,3 +227,31 @@ def test_bad_article_pages_never_stop_the_pass(
     assert "/a/missing: HTTP 404" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(delivered(hooks)) == 7
+
+
+def test_page_canonical_identifies_the_story(
+    site: HTTPFixture, hooks: HTTPFixture, tmp_path: Path
+) -> None:
+    # the seed page declares rel=canonical https://news.example.org/2023/04/us-cuba-visa-talks/;
+    # a page on the same site reached through another link is the same story
+    page = SEED.replace(
+        b"https://news.example.org/2023/04/us-cuba-visa-talks/", site.url(SEED_PATH).encode()
+    )
+    site.routes["/view"] = Route(page, content_type="text/html")
+    site.routes[SEED_PATH] = Route(page, content_type="text/html")
+    site.routes["/aggregator.xml"] = Route(rss("Agg", [
+        Entry("Cuba visa talks (via aggregator)", site.url("/view?from=aggregator"), "Talks.", published=hours_ago(1)),
+    ]))  # fmt: skip
+    site.routes["/publisher.xml"] = Route(rss("Pub", [
+        Entry("Visa talks between US and Cuba", site.url(SEED_PATH), "Talks.", published=hours_ago(1)),
+    ]))  # fmt: skip
+    sources = (
+        f'[[sources]]\nname = "agg"\nurl = "{site.url("/aggregator.xml")}"\nfull_text = true\n\n'
+    )
+    path = write_config(tmp_path, config(site, hooks, sources))
+    assert once(path).returncode == 0
+    sources += f'[[sources]]\nname = "pub"\nurl = "{site.url("/publisher.xml")}"\n'
+    path.write_text(config(site, hooks, sources), encoding="utf-8")
+    result = once(path)
+    assert "source=pub status=ok items=1 new=1 matches=0" in result.stderr
+    assert len(delivered(hooks)) == 1
