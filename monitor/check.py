@@ -12,7 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from monitor.articles import ACCEPT_HTML
-from monitor.channels import ChannelContext, build_channels
+from monitor.channels import ChannelContext, Progress, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.digest import build_payload
 from monitor.errors import DeliveryError, FetchError, ParseError
@@ -72,7 +72,7 @@ async def send_test_message(settings: Settings, channel_name: str, now: datetime
     async with delivery_client(settings) as http:
         channels = build_channels(settings, ChannelContext(http, settings.path.parent))
         try:
-            await channels[channel_name].send(render_digest(payload, ZoneInfo("UTC")))
+            await channels[channel_name].send(render_digest(payload, ZoneInfo("UTC")), Progress())
         except DeliveryError as exc:
             return str(exc)
     return None

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -23,7 +23,13 @@ from sqlalchemy.engine import make_url
 
 from monitor.errors import ConfigError
 from monitor.query import QuerySyntaxError, compile_watch
-from monitor.schedule import Schedule, parse_cron, parse_duration, parse_schedule
+from monitor.schedule import (
+    Schedule,
+    parse_cron,
+    parse_duration,
+    parse_quiet_hours,
+    parse_schedule,
+)
 
 DEFAULT_CONFIG = Path("config/monitor.toml")
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
@@ -122,6 +128,7 @@ class EmailChannelConfig(_Section):
     username: str | None = None
     password: str | None = None
     timeout: Annotated[float, Field(gt=0)] = 30.0
+    list_unsubscribe: str | None = None  # a mailto: or https: URL for the List-Unsubscribe header
 
     @property
     def effective_port(self) -> int:
@@ -157,6 +164,9 @@ class SubscriberConfig(_Section):
     schedule: str = "immediate"
     timezone: str = "UTC"
     max_items: Annotated[int, Field(ge=1)] = 50
+    min_items: Annotated[int, Field(ge=1)] = 1
+    quiet_hours: str | None = None  # "22:00-07:00" in the subscriber's time zone
+    fallback: str | None = None  # a channel that gets a digest another channel gave up on
     alert_on_update: bool = False
 
     @property
@@ -166,6 +176,12 @@ class SubscriberConfig(_Section):
     @property
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule, self.zone)
+
+    def is_quiet(self, moment: datetime) -> bool:
+        """Whether ``moment`` falls in this subscriber's quiet hours (local time)."""
+        if self.quiet_hours is None:
+            return False
+        return parse_quiet_hours(self.quiet_hours).contains(moment.astimezone(self.zone))
 
 
 class Settings(_Section):
@@ -403,6 +419,13 @@ def _check_references(settings: Settings) -> None:
         for j, name in enumerate(sub.channels):
             if name not in channel_names:
                 problems.append(f"{key}.channels[{j}]: no channel named {name!r}")
+        if sub.fallback is not None and sub.fallback not in channel_names:
+            problems.append(f"{key}.fallback: no channel named {sub.fallback!r}")
+        if sub.quiet_hours is not None:
+            try:
+                parse_quiet_hours(sub.quiet_hours)
+            except ValueError as exc:
+                problems.append(f"{key}.quiet_hours: {exc}")
         try:
             zone = ZoneInfo(sub.timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -38,6 +38,7 @@ MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     1: ("initial schema: sources, items, alerts, digests, deliveries", None),
     2: ("sources: moved_to, publish_gap, body_hash, feed_url (polling, feed discovery)", None),
     3: ("stories: fingerprints, story clusters, update revisions", _stories_backfill),
+    4: ("deliveries: parts_sent (digests split into several messages)", None),
 }
 LATEST = max(MIGRATIONS)
 

@@ -2,8 +2,10 @@
 
 Each due delivery is claimed, rendered from its frozen payload, handed to its
 channel and the attempt recorded: sent, retried later with exponential backoff
-(honouring ``Retry-After``), or failed for good (a permanent error, or retrying
-for longer than ``delivery.give_up_after``). Channels never see storage.
+(honouring ``Retry-After``; a split digest resumes at the first part not accepted),
+or failed for good (a permanent error, or retrying for longer than
+``delivery.give_up_after``) — then the subscriber's ``fallback`` channel gets the
+digest and the ``admin`` channel a notice. Channels never see storage.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from datetime import datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from monitor.channels import Channel
+from monitor.channels import Channel, Progress
 from monitor.config import DeliverySettings, Settings
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import DeliveryOutcome, DigestPayload
+from monitor.notices import ADMIN, notify_admin
 from monitor.render import render_digest
 from monitor.store import Store
 from monitor.store_digests import DueDelivery
@@ -73,6 +76,7 @@ async def deliver(
 ) -> DeliveryOutcome:
     payload = cast(DigestPayload, delivery.payload)
     attempt = delivery.attempts + 1
+    progress = Progress(delivery.parts_sent)
     try:
         channel = channels.get(delivery.channel)
         if channel is None:
@@ -80,20 +84,19 @@ async def deliver(
                 f"channel {delivery.channel} is no longer in the config; "
                 "the digest stays queued until it is back or the delivery gives up"
             )
-        await channel.send(render_digest(payload, _zone(settings, payload["subscriber"])))
+        zone, order = _reader(settings, payload["subscriber"])
+        await channel.send(render_digest(payload, zone, order), progress)
     except PermanentDeliveryError as exc:
-        store.finish_delivery(delivery.id, now=clock(), status="failed", error=str(exc))
-        logger.error(
-            "delivery digest=%s channel=%s failed permanently (attempt %d): %s",
-            delivery.digest_id, delivery.channel, attempt, exc,
-        )  # fmt: skip
-        return DeliveryOutcome(delivery.digest_id, delivery.channel, "failed", str(exc))
+        return _give_up(settings, store, clock, delivery, str(exc), progress, "failed permanently")
     except (TransientDeliveryError, Exception) as exc:
-        return _retry_or_give_up(settings, store, clock, delivery, exc)
+        return _retry_or_give_up(settings, store, clock, delivery, exc, progress)
     except asyncio.CancelledError:
-        store.finish_delivery(delivery.id, now=clock(), status="pending", error="interrupted")
+        store.finish_delivery(
+            delivery.id, now=clock(), status="pending", error="interrupted",
+            parts_sent=progress.done,
+        )  # fmt: skip
         raise
-    store.finish_delivery(delivery.id, now=clock(), status="sent")
+    store.finish_delivery(delivery.id, now=clock(), status="sent", parts_sent=progress.done)
     logger.info(
         "delivery digest=%s channel=%s sent (attempt %d, %d items)",
         delivery.digest_id, delivery.channel, attempt, len(payload["items"]),
@@ -107,6 +110,7 @@ def _retry_or_give_up(
     clock: Callable[[], datetime],
     delivery: DueDelivery,
     exc: Exception,
+    progress: Progress,
 ) -> DeliveryOutcome:
     now = clock()
     attempt = delivery.attempts + 1
@@ -119,16 +123,12 @@ def _retry_or_give_up(
         )  # fmt: skip
         error, retry_after = f"channel {delivery.channel}: internal error: {exc!r}", None
     if now - delivery.created_at >= settings.delivery.give_up_after:
-        store.finish_delivery(delivery.id, now=now, status="failed", error=error)
-        logger.error(
-            "delivery digest=%s channel=%s given up after %d attempts: %s",
-            delivery.digest_id, delivery.channel, attempt, error,
-        )  # fmt: skip
-        return DeliveryOutcome(delivery.digest_id, delivery.channel, "failed", error)
+        return _give_up(settings, store, clock, delivery, error, progress, "given up")
     wait = retry_delay(attempt, settings.delivery, retry_after)
     store.finish_delivery(
-        delivery.id, now=now, status="pending", error=error, next_attempt_at=now + wait
-    )
+        delivery.id, now=now, status="pending", error=error, next_attempt_at=now + wait,
+        parts_sent=progress.done,
+    )  # fmt: skip
     logger.warning(
         "delivery digest=%s channel=%s failed (attempt %d), retry in %.0f s: %s",
         delivery.digest_id, delivery.channel, attempt, wait.total_seconds(), error,
@@ -136,8 +136,49 @@ def _retry_or_give_up(
     return DeliveryOutcome(delivery.digest_id, delivery.channel, "retry", error)
 
 
-def _zone(settings: Settings, subscriber: str) -> ZoneInfo:
+def _give_up(
+    settings: Settings,
+    store: Store,
+    clock: Callable[[], datetime],
+    delivery: DueDelivery,
+    error: str,
+    progress: Progress,
+    how: str,
+) -> DeliveryOutcome:
+    """Mark the delivery failed, hand the digest to the fallback, tell the admin."""
+    now = clock()
+    store.finish_delivery(
+        delivery.id, now=now, status="failed", error=error, parts_sent=progress.done
+    )
+    logger.error(
+        "delivery digest=%s channel=%s %s after %d attempts: %s",
+        delivery.digest_id, delivery.channel, how, delivery.attempts + 1, error,
+    )  # fmt: skip
+    subscriber = delivery.payload.get("subscriber", "")
+    fallback = next((s.fallback for s in settings.subscribers if s.name == subscriber), None)
+    handed = ""
+    if (
+        fallback
+        and fallback != delivery.channel
+        and store.add_delivery(delivery.digest_id, fallback, now=now)
+    ):
+        handed = f"; handed to fallback channel {fallback}"
+        logger.warning(
+            "delivery digest=%s handed to fallback channel %s", delivery.digest_id, fallback
+        )
+    if delivery.channel != ADMIN and subscriber != ADMIN:
+        notify_admin(
+            settings, store, now,
+            f"Delivery to channel {delivery.channel} failed",
+            f"Digest {delivery.digest_id} for {subscriber} could not be delivered through "
+            f"channel {delivery.channel} ({how}): {error}{handed}",
+        )  # fmt: skip
+    return DeliveryOutcome(delivery.digest_id, delivery.channel, "failed", error)
+
+
+def _reader(settings: Settings, subscriber: str) -> tuple[ZoneInfo, tuple[str, ...]]:
+    """The subscriber's time zone and watch order, for rendering."""
     for candidate in settings.subscribers:
         if candidate.name == subscriber:
-            return candidate.zone
-    return ZoneInfo("UTC")
+            return candidate.zone, candidate.watches
+    return ZoneInfo("UTC"), ()

@@ -36,6 +36,8 @@ def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
         if immediate_only and not isinstance(schedule, Immediate):
             continue
         now = rt.clock()
+        if sub.is_quiet(now):
+            continue  # matches wait and go out together when the quiet hours end
         if not isinstance(schedule, Immediate):
             due_at = rt.store.next_digest_at(sub.name, first=first_due(schedule, now))
             if due_at > now + due_grace(schedule):
@@ -46,6 +48,7 @@ def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
             channels=sub.channels,
             now=now,
             max_items=sub.max_items,
+            min_items=1 if isinstance(schedule, Immediate) else sub.min_items,
             due_before=now + due_grace(schedule),
             next_digest_at=schedule.next_after(now),
             build=partial(new_payload, sub.name, now),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -128,3 +128,36 @@ def parse_schedule(text: str, timezone: ZoneInfo) -> Schedule:
         f"expected 'immediate', an interval such as '1h', or a cron expression "
         f"such as '0 8 * * *', got {text!r}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily window (local time) in which no digest is sent; it may cross midnight."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: datetime) -> bool:
+        now = moment.time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+_QUIET = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+def parse_quiet_hours(text: str) -> QuietHours:
+    """``"22:00-07:00"`` → QuietHours; raises ValueError naming the expected form."""
+    match = _QUIET.fullmatch(text)
+    if not match:
+        raise ValueError(f"expected a range such as '22:00-07:00', got {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise ValueError(f"not a time of day in {text!r}")
+    if (h1, m1) == (h2, m2):
+        raise ValueError(f"quiet hours start and end at the same time in {text!r}")
+    return QuietHours(time(h1, m1), time(h2, m2))

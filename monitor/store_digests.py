@@ -47,6 +47,7 @@ class DueDelivery:
     attempts: int
     created_at: datetime
     payload: dict[str, Any]
+    parts_sent: int = 0
 
 
 class DigestQueries(Database):
@@ -56,9 +57,8 @@ class DigestQueries(Database):
         """When the subscriber's next scheduled digest is due (``first`` if never set)."""
         with self._tx() as conn:
             conn.execute(
-                self._insert_ignore(
-                    conn, subscriber_state, {"name": subscriber, "next_digest_at": first}, "name"
-                )
+                self._insert_ignore(conn, subscriber_state, "name"),
+                {"name": subscriber, "next_digest_at": first},
             )
             value: datetime | None = conn.execute(
                 select(subscriber_state.c.next_digest_at).where(
@@ -75,6 +75,7 @@ class DigestQueries(Database):
         now: datetime,
         max_items: int,
         due_before: datetime,
+        min_items: int = 1,
         next_digest_at: datetime,
         build: Callable[[Sequence[PendingAlert], int], DigestPayload],
     ) -> DigestPayload | None:
@@ -95,7 +96,9 @@ class DigestQueries(Database):
                 return None
             pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
             total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
-            rows = conn.execute(
+            if total < min_items:  # too few for this slot: they wait for the next one
+                total = 0
+            rows = [] if not total else conn.execute(
                 select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
                        items.c.first_seen_at)
                 .join(items, items.c.id == alerts.c.item_id)
@@ -140,6 +143,48 @@ class DigestQueries(Database):
                     .values(**values)
                 )
         return payload
+
+    def queue_notice(self, payload: DigestPayload, *, channel: str, now: datetime) -> None:
+        """Freeze a ready-made payload (an operational notice) and queue it to one channel."""
+        with self._tx() as conn:
+            conn.execute(
+                digests.insert().values(
+                    id=payload["digest_id"],
+                    subscriber=payload["subscriber"],
+                    created_at=now,
+                    item_count=len(payload["items"]),
+                    payload=json.dumps(payload, ensure_ascii=False),
+                )
+            )
+            conn.execute(
+                deliveries.insert().values(
+                    digest_id=payload["digest_id"], channel=channel, status="pending",
+                    attempts=0, created_at=now, next_attempt_at=now,
+                )
+            )  # fmt: skip
+
+    def add_delivery(self, digest_id: str, channel: str, *, now: datetime) -> bool:
+        """Queue an existing digest to one more channel (a fallback); False if queued before."""
+        values = {"digest_id": digest_id, "channel": channel, "status": "pending", "attempts": 0,
+                  "created_at": now, "next_attempt_at": now}  # fmt: skip
+        with self._tx() as conn:
+            statement = self._insert_ignore(conn, deliveries, "digest_id", "channel")
+            added: int = conn.execute(statement, values).rowcount
+        return added == 1
+
+    def failed_deliveries(
+        self, limit: int = 10
+    ) -> list[tuple[str, str, str | None, datetime | None]]:
+        """The most recent deliveries that were given up: digest, channel, error, when."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(deliveries.c.digest_id, deliveries.c.channel, deliveries.c.last_error,
+                       deliveries.c.last_attempt_at)
+                .where(deliveries.c.status == "failed")
+                .order_by(deliveries.c.last_attempt_at.desc())
+                .limit(limit)
+            ).all()  # fmt: skip
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def pending_alerts(self, subscriber: str, limit: int) -> tuple[list[PendingAlert], int]:
         """Undelivered alerts (oldest first, at most ``limit``) and how many in all."""
@@ -191,6 +236,7 @@ class DigestQueries(Database):
                             attempts=row.attempts,
                             created_at=row.created_at,
                             payload=json.loads(row.payload),
+                            parts_sent=row.parts_sent or 0,
                         )
                     )
         return claimed
@@ -203,6 +249,7 @@ class DigestQueries(Database):
         status: str,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        parts_sent: int | None = None,
     ) -> None:
         """Record one attempt: ``sent``, ``pending`` again (retry) or ``failed`` for good."""
         values: dict[str, Any] = {
@@ -217,6 +264,8 @@ class DigestQueries(Database):
             values["sent_at"] = now
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
+        if parts_sent is not None:
+            values["parts_sent"] = parts_sent
         with self._tx() as conn:
             conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
 

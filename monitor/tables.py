@@ -156,6 +156,7 @@ deliveries = Table(
     Column("last_error", Text),
     Column("claimed_by", String(200)),
     Column("claim_expires_at", UTCDateTime),
+    Column("parts_sent", Integer, info={"since": 4}),  # of a digest split into messages
 )
 
 subscriber_state = Table(

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.digest import build_payload, first_due, new_digest_id
-from monitor.render import email_message, mark, mark_html, render_digest, subject_for
+from monitor.render import mark, mark_html, render_digest, subject_for
+from monitor.render_email import email_message
 from monitor.schedule import Every, Immediate
 from monitor.store_digests import PendingAlert
 
@@ -46,12 +47,30 @@ def test_first_due() -> None:
 
 
 def test_subject_counts_stories_and_names_watches() -> None:
-    one = build_payload("D", "desk", NOW, [pending(1, 1, watches=("cuba-visas",))])
-    assert subject_for(one) == "1 new story for cuba-visas"
+    assert subject_for(1, ["cuba-visas"]) == "1 new story for cuba-visas"
     two = build_payload(
         "D", "desk", NOW, [pending(1, 1, watches=("a",)), pending(2, 2, watches=("b", "a"))]
     )
-    assert subject_for(two) == "2 new stories for a, b"
+    assert render_digest(two, ZoneInfo("UTC")).subject == "2 new stories for a, b"
+    assert render_digest(two, ZoneInfo("UTC"), ["a", "b"]).subject == "2 new stories for a"
+    three = build_payload(
+        "D", "desk", NOW, [pending(1, 1, watches=("a",)), pending(2, 2, watches=("b",))]
+    )
+    assert render_digest(three, ZoneInfo("UTC"), ["b", "a"]).subject == "2 new stories for b, a"
+
+
+def test_grouped_by_watch_in_subscriber_order_newest_first() -> None:
+    payload = build_payload("D", "desk", NOW, [
+        pending(1, 5, title="old visa", watches=("visas",)),
+        pending(2, 1, title="new visa", watches=("visas", "cuba")),
+        pending(3, 3, title="cuba only", watches=("cuba",)),
+    ])  # fmt: skip
+    rendered = render_digest(payload, ZoneInfo("UTC"), ["cuba", "visas"])
+    assert [(g.watch, [e.title for e in g.entries]) for g in rendered.groups] == [
+        ("cuba", ["new visa", "cuba only"]),
+        ("visas", ["old visa"]),
+    ]
+    assert rendered.text.index("== cuba ==") < rendered.text.index("== visas ==")
 
 
 def test_marking() -> None:
@@ -59,6 +78,8 @@ def test_marking() -> None:
     assert str(mark_html("<b>Cuba</b>", [[3, 7]])) == "&lt;b&gt;<mark>Cuba</mark>&lt;/b&gt;"
     # overlapping or out-of-range highlights are ignored rather than corrupting the text
     assert mark("abc", [[0, 2], [1, 3], [2, 9]], "[", "]") == "[ab]c"
+    assert mark("<a> b", [[4, 5]], "*", "*", lambda s: s.replace("<", "&lt;")) == "&lt;a> *b*"
+    assert mark("<a> b", [[4, 5]], "*", "*", lambda s: s.replace("<", "&lt;")) == "&lt;a> *b*"
 
 
 def test_feed_content_is_escaped_and_cannot_inject_headers() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor import outbox
+from monitor.channels import Progress
 from monitor.config import DeliverySettings, Settings
 from monitor.digest import new_payload
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
@@ -35,7 +36,7 @@ class Scripted:
         self.errors = list(errors)
         self.sent: list[str] = []
 
-    async def send(self, digest: RenderedDigest) -> None:
+    async def send(self, digest: RenderedDigest, progress: Progress) -> None:
         if self.errors:
             raise self.errors.pop(0)
         self.sent.append(digest.digest_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from monitor.channels.base import Channel, ChannelContext
+from monitor.channels.base import Channel, ChannelContext, Progress
 from monitor.channels.email import EmailChannel
 from monitor.channels.file import FileChannel
 from monitor.channels.webhook import WebhookChannel
@@ -26,4 +26,4 @@ def build_channels(settings: Settings, context: ChannelContext) -> dict[str, Cha
     return {c.name: CHANNELS[c.type](c, context) for c in settings.channels}
 
 
-__all__ = ["CHANNELS", "Channel", "ChannelContext", "build_channels"]
+__all__ = ["CHANNELS", "Channel", "ChannelContext", "Progress", "build_channels"]

@@ -23,6 +23,20 @@ import httpx
 from monitor.render import RenderedDigest
 
 
+class Progress:
+    """How many parts of a multi-part delivery the service has accepted.
+
+    The outbox persists ``done`` with every attempt, so a retry after part 3 of 5
+    failed resends parts 3 to 5 only. A channel that sends one message ignores it.
+    """
+
+    def __init__(self, done: int = 0) -> None:
+        self.done = done
+
+    def part_sent(self) -> None:
+        self.done += 1
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelContext:
     """What channels may use: a shared HTTP client and the config file's folder."""
@@ -34,5 +48,10 @@ class ChannelContext:
 class Channel(Protocol):
     name: str
 
-    async def send(self, digest: RenderedDigest) -> None:
-        """Deliver ``digest`` or raise a ``DeliveryError`` subclass."""
+    async def send(self, digest: RenderedDigest, progress: Progress) -> None:
+        """Deliver ``digest`` or raise a ``DeliveryError`` subclass.
+
+        A channel that splits a digest into several messages sends parts
+        ``progress.done`` onwards and calls ``progress.part_sent()`` after each one the
+        service accepted.
+        """

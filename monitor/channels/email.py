@@ -12,10 +12,11 @@ import ssl
 
 import aiosmtplib
 
-from monitor.channels.base import ChannelContext
+from monitor.channels.base import ChannelContext, Progress
 from monitor.config import EmailChannelConfig
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
-from monitor.render import RenderedDigest, display_sender, email_message
+from monitor.render import RenderedDigest
+from monitor.render_email import display_sender, email_message
 
 
 class EmailChannel:
@@ -23,9 +24,14 @@ class EmailChannel:
         self.name = config.name
         self._config = config
 
-    async def send(self, digest: RenderedDigest) -> None:
+    async def send(self, digest: RenderedDigest, progress: Progress) -> None:
         config = self._config
-        message = email_message(digest, sender=display_sender(config.from_), to=config.to)
+        message = email_message(
+            digest,
+            sender=display_sender(config.from_),
+            to=config.to,
+            list_unsubscribe=config.list_unsubscribe,
+        )
         try:
             await aiosmtplib.send(
                 message,

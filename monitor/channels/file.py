@@ -10,11 +10,12 @@ import asyncio
 import os
 from pathlib import Path
 
-from monitor.channels.base import ChannelContext
+from monitor.channels.base import ChannelContext, Progress
 from monitor.channels.webhook import payload_body
 from monitor.config import FileChannelConfig
 from monitor.errors import TransientDeliveryError
-from monitor.render import RenderedDigest, email_message
+from monitor.render import RenderedDigest
+from monitor.render_email import email_message
 
 
 class FileChannel:
@@ -23,7 +24,7 @@ class FileChannel:
         folder = Path(config.path).expanduser()
         self.folder = folder if folder.is_absolute() else context.base_dir / folder
 
-    async def send(self, digest: RenderedDigest) -> None:
+    async def send(self, digest: RenderedDigest, progress: Progress) -> None:
         message = email_message(
             digest, sender="news-monitor@localhost", to=("subscriber@localhost",)
         )

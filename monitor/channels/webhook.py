@@ -13,7 +13,7 @@ import json
 
 import httpx
 
-from monitor.channels.base import ChannelContext
+from monitor.channels.base import ChannelContext, Progress
 from monitor.channels.http_errors import raise_for_answer, transport_failure
 from monitor.config import WebhookChannelConfig
 from monitor.render import RenderedDigest
@@ -34,7 +34,7 @@ class WebhookChannel:
         self._config = config
         self._http = context.http
 
-    async def send(self, digest: RenderedDigest) -> None:
+    async def send(self, digest: RenderedDigest, progress: Progress) -> None:
         body = payload_body(digest)
         headers = {
             "Content-Type": "application/json",
