@@ -61,5 +61,12 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             where = f"{config.host}:{config.effective_port}"
             raise TransientDeliveryError(
-                f"channel {self.name}: cannot reach SMTP server {where} ({type(exc).__name__})"
+                f"channel {self.name}: cannot reach SMTP server {where} ({type(exc).__name__}: "
+                f"{_reason(exc)})"
             ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception's own words, without anything that could hold the password."""
+    text = str(exc).strip() or "no detail"
+    return text[:200]
