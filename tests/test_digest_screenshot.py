@@ -47,7 +47,7 @@ def sample_html() -> str:
             also_reported_by=(("daily", "Cuba, US talk visas", "https://daily.example.org/x"),)
             if i == 0
             else (),
-        )  # fmt: skip
+        )
         for i, (title, source, watches, snippet, words) in enumerate(stories)
     ]
     payload = build_payload("20261127T130000Z-shot", "newsroom", NOW, alerts, more=3)
