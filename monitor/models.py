@@ -106,6 +106,7 @@ class PollOutcome:
     matches: int = 0
     error: str | None = None
     elapsed: float = 0.0
+    fetch_seconds: float | None = None  # the HTTP request alone
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,9 @@ async def poll_source(
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
-            return PollOutcome(source.name, "not_modified", elapsed=_since(started))
+            return PollOutcome(
+                source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
+            )
         if source.type == "page":
             parsed, feed_url = parse_listing(source, result), None
         else:
@@ -155,7 +157,7 @@ async def poll_source(
         )
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
-            elapsed=_since(started),
+            elapsed=_since(started), fetch_seconds=result.elapsed,
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
