@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from monitor import __version__, config
 from monitor.config import Settings
@@ -72,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         "test-channel", help="send a short test message through one channel"
     )
     test_channel.add_argument("channel")
-    commands.add_parser("sources", help="table of sources: last poll, status, items, failures")
+    sources = commands.add_parser(
+        "sources", help="table of sources: last poll, status, items, failures, next poll"
+    )
+    source_actions = sources.add_subparsers(dest="sources_action", metavar="ACTION")
+    source_actions.add_parser("list", help="the table (the default)")
+    importer = source_actions.add_parser("import", help="add the feeds of an OPML file")
+    importer.add_argument("opml", help="an OPML file exported from a feed reader")
+    source_actions.add_parser("export", help="print the configured sources as OPML")
     explain = commands.add_parser(
         "explain", help="does a watch match a text, which terms, where, and which clause failed"
     )
@@ -131,11 +139,39 @@ def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.passes import run_once
 
     store = open_store(settings)
+    bar = ProgressBar(sys.stderr) if args.all and sys.stderr.isatty() else None
     try:
-        summary = asyncio.run(run_once(settings, store, utc_now, all_sources=args.all))
+        summary = asyncio.run(
+            run_once(settings, store, utc_now, all_sources=args.all, progress=bar)
+        )
     finally:
         store.close()
+        if bar is not None:
+            bar.close()
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+class ProgressBar:
+    """``polling [#######.............] 37/200`` redrawn in place on a terminal.
+
+    Ten lines of code do not justify a dependency (tqdm, rich); without a terminal the
+    CLI prints nothing extra and the per-source log lines tell the same story.
+    """
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self._stream, self._width, self._drawn = stream, width, False
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self._width * done // max(total, 1)
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(f"\rpolling [{bar}] {done}/{total}")
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -168,9 +204,25 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
+    action = getattr(args, "sources_action", None) or "list"
+    if action == "export":
+        from monitor.opml import export_opml
+
+        print(export_opml(settings), end="")
+        return EXIT_OK
+    if action == "import":
+        from monitor.opml import import_opml
+
+        added = import_opml(settings, Path(args.opml))
+        for name, url in added:
+            print(f"added source {name}: {url}")
+        print(f"{len(added)} sources added to {settings.path}")
+        return EXIT_OK
     store = open_store(settings)
     try:
         states = store.source_states()
+        counts = store.delivery_counts()
+        failed = store.failed_deliveries(limit=5)
     finally:
         store.close()
     rows = []
@@ -196,6 +248,12 @@ def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {source.name}: {state.last_error}")
         if state is not None and state.moved_to:
             print(f"  {source.name}: moved permanently to {state.moved_to}; update its url")
+    print(
+        f"deliveries: {counts.get('pending', 0)} queued, {counts.get('sent', 0)} sent, "
+        f"{counts.get('failed', 0)} given up"
+    )
+    for digest_id, channel, error, when in failed:
+        print(f"  given up {_when(when)}: digest {digest_id} via {channel}: {error}")
     return EXIT_OK
 
 

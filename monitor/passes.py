@@ -17,7 +17,7 @@ import httpx
 
 from monitor import outbox
 from monitor.channels import ChannelContext, build_channels
-from monitor.config import Settings
+from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
 from monitor.models import PassSummary, PollOutcome
@@ -76,18 +76,33 @@ def log_poll(outcome: PollOutcome, settings: Settings) -> None:
         )  # fmt: skip
 
 
-async def poll_sources(rt: Runtime, *, all_sources: bool, summary: PassSummary) -> None:
-    """Poll every due source (every source with ``all_sources``) concurrently."""
+Progress = Callable[[int, int], None]  # (sources done, sources in the pass)
+
+
+async def poll_sources(
+    rt: Runtime, *, all_sources: bool, summary: PassSummary, progress: Progress | None = None
+) -> None:
+    """Poll every due source (every source with ``all_sources``) concurrently.
+
+    ``progress`` is told after each source; the per-source lines are logged at the
+    end, in config order, so a progress display is not interleaved with them.
+    """
     pass_started = rt.clock()
-    outcomes = await asyncio.gather(
-        *(
-            poll_source(
-                rt, source, only_due=not all_sources,
-                polled_before=pass_started if all_sources else None,
-            )
-            for source in rt.settings.sources
-        )
-    )  # fmt: skip
+    total = len(rt.settings.sources)
+    done = 0
+
+    async def one(source: SourceConfig) -> PollOutcome:
+        nonlocal done
+        outcome = await poll_source(
+            rt, source, only_due=not all_sources,
+            polled_before=pass_started if all_sources else None,
+        )  # fmt: skip
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return outcome
+
+    outcomes = await asyncio.gather(*(one(source) for source in rt.settings.sources))
     for outcome in outcomes:
         log_poll(outcome, rt.settings)
         summary.polls.append(outcome)
@@ -112,12 +127,13 @@ async def run_once(
     clock: Callable[[], datetime],
     *,
     all_sources: bool = False,
+    progress: Progress | None = None,
 ) -> PassSummary:
     """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
     summary = PassSummary()
     async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
         rt = Runtime.create(settings, store, fetcher, clock)
-        await poll_sources(rt, all_sources=all_sources, summary=summary)
+        await poll_sources(rt, all_sources=all_sources, summary=summary, progress=progress)
         summary.digests_created = create_due_digests(rt)
         channels = build_channels(settings, ChannelContext(http, settings.path.parent))
         summary.deliveries = await outbox.drain(
