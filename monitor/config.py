@@ -151,8 +151,49 @@ class FileChannelConfig(_Section):
     path: str
 
 
+class ChatWebhookConfig(_Section):
+    """A chat service's incoming webhook; the URL holds its secret."""
+
+    name: Name
+    url: HttpURL
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
+class SlackChannelConfig(ChatWebhookConfig):
+    type: Literal["slack"]
+
+
+class DiscordChannelConfig(ChatWebhookConfig):
+    type: Literal["discord"]
+
+
+class TeamsChannelConfig(ChatWebhookConfig):
+    type: Literal["teams"]  # a Power Automate / Workflows webhook
+
+
+class MattermostChannelConfig(ChatWebhookConfig):
+    type: Literal["mattermost"]
+    username: str | None = None
+
+
+class TelegramChannelConfig(_Section):
+    name: Name
+    type: Literal["telegram"]
+    token: str = Field(pattern=r"^[^\s/?#]+$", min_length=1)  # a secret: it goes in the URL
+    chat_id: int | str
+    api_url: HttpURL = "https://api.telegram.org"
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+
+
 ChannelConfig = Annotated[
-    EmailChannelConfig | WebhookChannelConfig | FileChannelConfig,
+    EmailChannelConfig
+    | WebhookChannelConfig
+    | FileChannelConfig
+    | SlackChannelConfig
+    | DiscordChannelConfig
+    | TeamsChannelConfig
+    | MattermostChannelConfig
+    | TelegramChannelConfig,
     Field(discriminator="type"),
 ]
 
@@ -216,7 +257,7 @@ class Settings(_Section):
         return next(w for w in self.watches if w.name == name)
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in logs: passwords, webhook URLs and secrets."""
+        """Values that must never appear in logs: passwords, webhook URLs, secrets, tokens."""
         found: list[str] = []
         for channel in self.channels:
             for key in ("password", "secret", "url", "token"):

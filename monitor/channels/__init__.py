@@ -10,8 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from monitor.channels.base import Channel, ChannelContext, Progress
+from monitor.channels.discord import DiscordChannel
 from monitor.channels.email import EmailChannel
 from monitor.channels.file import FileChannel
+from monitor.channels.mattermost import MattermostChannel
+from monitor.channels.slack import SlackChannel
+from monitor.channels.teams import TeamsChannel
+from monitor.channels.telegram import TelegramChannel
 from monitor.channels.webhook import WebhookChannel
 from monitor.config import Settings
 
@@ -19,6 +24,11 @@ CHANNELS: Mapping[str, Callable[[Any, ChannelContext], Channel]] = {
     "email": EmailChannel,
     "webhook": WebhookChannel,
     "file": FileChannel,
+    "slack": SlackChannel,
+    "discord": DiscordChannel,
+    "teams": TeamsChannel,
+    "telegram": TelegramChannel,
+    "mattermost": MattermostChannel,
 }
 
 
