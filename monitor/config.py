@@ -1,5 +1,8 @@
 """Configuration: a TOML file → validated, immutable settings.
 
+Channel models live in ``config_channels`` and value types in ``config_types``; they
+are re-exported here (``__all__``) so callers import everything from ``config``.
+
 Validation happens once, here, at load. Every problem is reported as a
 ``ConfigError`` naming the file, the key and what is wrong, so an operator can fix
 it without reading code. This module reads the file and the environment; it does
@@ -15,55 +18,73 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from sqlalchemy.engine import make_url
 
+from monitor.config_channels import (
+    AtomChannelConfig,
+    ChannelConfig,
+    DiscordChannelConfig,
+    EmailChannelConfig,
+    FileChannelConfig,
+    MattermostChannelConfig,
+    SlackChannelConfig,
+    TeamsChannelConfig,
+    TelegramChannelConfig,
+    WebhookChannelConfig,
+)
+from monitor.config_checks import check_references
+from monitor.config_types import Duration, HttpURL, Name, Section
 from monitor.errors import ConfigError
-from monitor.query import QuerySyntaxError, compile_watch
 from monitor.schedule import (
     Schedule,
-    parse_cron,
-    parse_duration,
     parse_quiet_hours,
     parse_schedule,
 )
 
+__all__ = [
+    "AtomChannelConfig",
+    "ChannelConfig",
+    "DefaultSettings",
+    "DeliverySettings",
+    "DiscordChannelConfig",
+    "EmailChannelConfig",
+    "FileChannelConfig",
+    "HttpSettings",
+    "MattermostChannelConfig",
+    "ServerSettings",
+    "Settings",
+    "SlackChannelConfig",
+    "SourceConfig",
+    "StorageSettings",
+    "StorySettings",
+    "SubscriberConfig",
+    "TeamsChannelConfig",
+    "TelegramChannelConfig",
+    "WatchConfig",
+    "WebhookChannelConfig",
+    "config_path",
+    "load",
+    "parse",
+]
+
 DEFAULT_CONFIG = Path("config/monitor.toml")
 DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
-NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=100)]
 
 
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
-    return value
-
-
-HttpURL = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v, str) else v)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class StorageSettings(_Section):
+class StorageSettings(Section):
     url: str = "sqlite:///news-monitor.db"
     retention_days: Annotated[int, Field(ge=1)] = 90
 
 
-class StorySettings(_Section):
+class StorySettings(Section):
     window: Duration = timedelta(days=3)
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.4
 
 
-class HttpSettings(_Section):
+class HttpSettings(Section):
     user_agent: str = DEFAULT_USER_AGENT
     timeout: Annotated[float, Field(gt=0)] = 30.0
     concurrency: Annotated[int, Field(ge=1, le=1000)] = 32
@@ -73,20 +94,46 @@ class HttpSettings(_Section):
     allow_private_networks: bool = False
 
 
-class DefaultSettings(_Section):
+class DefaultSettings(Section):
     interval: Duration = timedelta(minutes=15)
     min_interval: Duration = timedelta(minutes=5)
     max_backoff: Duration = timedelta(hours=24)
     max_age: Duration = timedelta(days=3)
+    stale_after: Duration = timedelta(days=7)  # no new item for this long: reported as stale
+    alert_after_failures: Annotated[int, Field(ge=1)] = 5  # then the admin channel hears
 
 
-class DeliverySettings(_Section):
+class ServerSettings(Section):
+    """The daemon's HTTP endpoint (health, readiness, metrics, Atom feeds); off by default."""
+
+    listen: str | None = None  # "127.0.0.1:9108"
+    shutdown_grace: Duration = timedelta(seconds=20)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"expected host:port such as '127.0.0.1:9108', got {value!r}")
+        return value
+
+
+class DeliverySettings(Section):
     retry_initial: Duration = timedelta(seconds=5)
     retry_max: Duration = timedelta(hours=1)
     give_up_after: Duration = timedelta(hours=24)
 
 
-class SourceConfig(_Section):
+class SourceConfig(Section):
     name: Name
     url: HttpURL
     type: Literal["feed", "page"] = "feed"
@@ -100,7 +147,7 @@ class SourceConfig(_Section):
     max_age: Duration | None = None
 
 
-class WatchConfig(_Section):
+class WatchConfig(Section):
     name: Name
     terms: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -117,88 +164,7 @@ class WatchConfig(_Section):
         return value
 
 
-class EmailChannelConfig(_Section):
-    name: Name
-    type: Literal["email"]
-    to: tuple[str, ...] = Field(min_length=1)
-    from_: str = Field(alias="from")
-    host: str
-    port: int | None = None
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: str | None = None
-    timeout: Annotated[float, Field(gt=0)] = 30.0
-    list_unsubscribe: str | None = None  # a mailto: or https: URL for the List-Unsubscribe header
-
-    @property
-    def effective_port(self) -> int:
-        if self.port is not None:
-            return self.port
-        return {"starttls": 587, "tls": 465, "none": 25}[self.security]
-
-
-class WebhookChannelConfig(_Section):
-    name: Name
-    type: Literal["webhook"]
-    url: HttpURL
-    secret: str | None = None
-    timeout: Annotated[float, Field(gt=0)] = 30.0
-
-
-class FileChannelConfig(_Section):
-    name: Name
-    type: Literal["file"]
-    path: str
-
-
-class ChatWebhookConfig(_Section):
-    """A chat service's incoming webhook; the URL holds its secret."""
-
-    name: Name
-    url: HttpURL
-    timeout: Annotated[float, Field(gt=0)] = 30.0
-
-
-class SlackChannelConfig(ChatWebhookConfig):
-    type: Literal["slack"]
-
-
-class DiscordChannelConfig(ChatWebhookConfig):
-    type: Literal["discord"]
-
-
-class TeamsChannelConfig(ChatWebhookConfig):
-    type: Literal["teams"]  # a Power Automate / Workflows webhook
-
-
-class MattermostChannelConfig(ChatWebhookConfig):
-    type: Literal["mattermost"]
-    username: str | None = None
-
-
-class TelegramChannelConfig(_Section):
-    name: Name
-    type: Literal["telegram"]
-    token: str = Field(pattern=r"^[^\s/?#]+$", min_length=1)  # a secret: it goes in the URL
-    chat_id: int | str
-    api_url: HttpURL = "https://api.telegram.org"
-    timeout: Annotated[float, Field(gt=0)] = 30.0
-
-
-ChannelConfig = Annotated[
-    EmailChannelConfig
-    | WebhookChannelConfig
-    | FileChannelConfig
-    | SlackChannelConfig
-    | DiscordChannelConfig
-    | TeamsChannelConfig
-    | MattermostChannelConfig
-    | TelegramChannelConfig,
-    Field(discriminator="type"),
-]
-
-
-class SubscriberConfig(_Section):
+class SubscriberConfig(Section):
     name: Name
     watches: tuple[str, ...] = Field(min_length=1)
     channels: tuple[str, ...] = Field(min_length=1)
@@ -225,7 +191,7 @@ class SubscriberConfig(_Section):
         return parse_quiet_hours(self.quiet_hours).contains(moment.astimezone(self.zone))
 
 
-class Settings(_Section):
+class Settings(Section):
     """The whole validated configuration. ``path`` is the file it came from."""
 
     path: Path = Field(default=DEFAULT_CONFIG, exclude=True)
@@ -233,6 +199,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     defaults: DefaultSettings = DefaultSettings()
     delivery: DeliverySettings = DeliverySettings()
+    server: ServerSettings = ServerSettings()
     stories: StorySettings = StorySettings()
     sources: tuple[SourceConfig, ...] = ()
     watches: tuple[WatchConfig, ...] = ()
@@ -314,7 +281,7 @@ def parse(raw: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Settin
             "storage": settings.storage.model_copy(update={"url": _resolve_storage_url(settings)})
         }
     )
-    _check_references(settings)
+    check_references(settings)
     return settings
 
 
@@ -395,87 +362,3 @@ def _resolve_storage_url(settings: Settings) -> str:
             url = url.set(database=str((settings.path.parent / database).resolve()))
             return url.render_as_string(hide_password=False)
     return settings.storage.url
-
-
-def _compile_problems(watch: WatchConfig) -> list[str]:
-    """Compile the watch as the matcher will; report a syntax error with its caret."""
-    try:
-        compile_watch(
-            watch.name,
-            terms=watch.terms,
-            exclude=watch.exclude,
-            query=watch.query,
-            languages=watch.languages,
-        )
-    except QuerySyntaxError as exc:
-        return [f".query: {exc}"]
-    except ValueError as exc:
-        return [f": {exc}"]
-    return []
-
-
-def _check_references(settings: Settings) -> None:
-    path = settings.path
-    problems: list[str] = []
-
-    for section in ("sources", "watches", "channels", "subscribers"):
-        seen: set[str] = set()
-        for i, entry in enumerate(getattr(settings, section)):
-            if entry.name in seen:
-                problems.append(f"{section}[{i}].name: duplicate name {entry.name!r}")
-            seen.add(entry.name)
-
-    for i, source in enumerate(settings.sources):
-        key = f"sources[{i}] ({source.name})"
-        if source.interval is not None and source.cron is not None:
-            problems.append(f"{key}: set either interval or cron, not both")
-        if source.interval is not None and source.interval <= timedelta(0):
-            problems.append(f"{key}.interval: must be longer than zero")
-        if source.min_interval is not None and source.min_interval <= timedelta(0):
-            problems.append(f"{key}.min_interval: must be longer than zero")
-        if source.cron is not None:
-            try:
-                parse_cron(source.cron, ZoneInfo("UTC"))
-            except ValueError as exc:
-                problems.append(f"{key}.cron: {exc}")
-        if source.links is not None and source.type != "page":
-            problems.append(f'{key}.links: only a type = "page" source has links')
-
-    for i, watch in enumerate(settings.watches):
-        key = f"watches[{i}] ({watch.name})"
-        if watch.query is not None and watch.terms:
-            problems.append(f"{key}: set either query or terms, not both")
-        elif watch.query is None and not watch.terms:
-            problems.append(f"{key}: a watch needs terms (or a query)")
-        else:
-            problems.extend(f"{key}{p}" for p in _compile_problems(watch))
-
-    watch_names = {w.name for w in settings.watches}
-    channel_names = {c.name for c in settings.channels}
-    for i, sub in enumerate(settings.subscribers):
-        key = f"subscribers[{i}] ({sub.name})"
-        for j, name in enumerate(sub.watches):
-            if name not in watch_names:
-                problems.append(f"{key}.watches[{j}]: no watch named {name!r}")
-        for j, name in enumerate(sub.channels):
-            if name not in channel_names:
-                problems.append(f"{key}.channels[{j}]: no channel named {name!r}")
-        if sub.fallback is not None and sub.fallback not in channel_names:
-            problems.append(f"{key}.fallback: no channel named {sub.fallback!r}")
-        if sub.quiet_hours is not None:
-            try:
-                parse_quiet_hours(sub.quiet_hours)
-            except ValueError as exc:
-                problems.append(f"{key}.quiet_hours: {exc}")
-        try:
-            zone = ZoneInfo(sub.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"{key}.timezone: unknown time zone {sub.timezone!r}")
-            continue
-        try:
-            parse_schedule(sub.schedule, zone)
-        except ValueError as exc:
-            problems.append(f"{key}.schedule: {exc}")
-
-    if problems:
-        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))

@@ -75,6 +75,11 @@ class Database:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers a trivial query."""
+        with self._tx() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         try:

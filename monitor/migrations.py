@@ -39,6 +39,7 @@ MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     2: ("sources: moved_to, publish_gap, body_hash, feed_url (polling, feed discovery)", None),
     3: ("stories: fingerprints, story clusters, update revisions", _stories_backfill),
     4: ("deliveries: parts_sent (digests split into several messages)", None),
+    5: ("sources: last_new_at, stale_reported (source health notices)", None),
 }
 LATEST = max(MIGRATIONS)
 

@@ -28,9 +28,9 @@ from monitor.store import Store
 logger = logging.getLogger(__name__)
 
 
-def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
-    """Freeze a digest for every subscriber whose schedule is due; return how many."""
-    created = 0
+def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> list[str]:
+    """Freeze a digest for every subscriber whose schedule is due; return their names."""
+    created: list[str] = []
     for sub in rt.settings.subscribers:
         schedule = sub.parsed_schedule
         if immediate_only and not isinstance(schedule, Immediate):
@@ -54,7 +54,7 @@ def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> int:
             build=partial(new_payload, sub.name, now),
         )
         if payload is not None:
-            created += 1
+            created.append(sub.name)
             logger.info(
                 "digest %s for subscriber=%s: %d items%s",
                 payload["digest_id"], sub.name, len(payload["items"]),
@@ -134,7 +134,7 @@ async def run_once(
     async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
         rt = Runtime.create(settings, store, fetcher, clock)
         await poll_sources(rt, all_sources=all_sources, summary=summary, progress=progress)
-        summary.digests_created = create_due_digests(rt)
+        summary.digests_created = len(create_due_digests(rt))
         channels = build_channels(settings, ChannelContext(http, settings.path.parent))
         summary.deliveries = await outbox.drain(
             settings, store, channels, clock, grace=outbox.ONCE_GRACE

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor import health
 from monitor.articles import ACCEPT_HTML, with_article_text
 from monitor.config import Settings, SourceConfig
 from monitor.errors import FetchError, HTTPStatusError, ParseError
@@ -128,6 +129,7 @@ async def poll_source(
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
+            health.after_success(settings, store, source, state, 0, rt.clock())
             return PollOutcome(
                 source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
             )
@@ -155,6 +157,7 @@ async def poll_source(
             story_window=settings.stories.window,
             similarity=settings.stories.similarity,
         )
+        health.after_success(settings, store, source, state, stored, rt.clock())
         return PollOutcome(
             source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
@@ -318,6 +321,7 @@ def _failed(
         retry_after=retry_after,
     )
     rt.store.record_poll_failure(source.name, now=now, error=error, next_poll_at=now + wait)
+    health.after_failure(settings, rt.store, source, failures, error, now)
     if failures > 1:
         error = f"{error} ({failures} failures in a row; next try in {format_duration(wait)})"
     return PollOutcome(source.name, "error", error=error, elapsed=_since(started))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, or_, select, update
 
 from monitor.db import Database, short_hash, short_hash_bytes
 
@@ -22,7 +22,7 @@ from monitor.models import ChangedItem, NewItem
 from monitor.store_digests import DigestQueries
 from monitor.store_items import ItemQueries, KnownItem, StoredItem
 from monitor.stories import SAME_STORY
-from monitor.tables import sources
+from monitor.tables import UTCDateTime, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,23 +43,29 @@ class SourceState:
     publish_gap: timedelta | None = None
     body_hash: str | None = None
     feed_url: str | None = None
+    last_new_at: datetime | None = None
+    stale_reported: bool = False
 
 
 # A successful poll, in one prepared statement (save_poll runs for every source and pass).
+_NOW = bindparam("p_now", type_=UTCDateTime)
+_STORED = bindparam("p_stored", type_=Integer)
 _POLL_SAVED = (
     update(sources)
     .where(sources.c.name == bindparam("p_name"))
     .values(
         etag=bindparam("p_etag"),
         last_modified=bindparam("p_last_modified"),
-        first_polled_at=func.coalesce(sources.c.first_polled_at, bindparam("p_now")),
-        last_polled_at=bindparam("p_now"),
-        last_success_at=bindparam("p_now"),
+        first_polled_at=func.coalesce(sources.c.first_polled_at, _NOW),
+        last_polled_at=_NOW,
+        last_success_at=_NOW,
         next_poll_at=bindparam("p_next"),
         last_status="ok",
         last_error=None,
         consecutive_failures=0,
-        total_items=sources.c.total_items + bindparam("p_stored"),
+        total_items=sources.c.total_items + _STORED,
+        last_new_at=case((_STORED > 0, _NOW), else_=sources.c.last_new_at),
+        stale_reported=case((_STORED > 0, False), else_=sources.c.stale_reported),
         moved_to=bindparam("p_moved_to"),
         publish_gap=bindparam("p_gap"),
         body_hash=bindparam("p_body_hash"),
@@ -199,6 +205,10 @@ class Store(ItemQueries, DigestQueries, Database):
             ).scalar_one()
         return failures
 
+    def set_stale_reported(self, name: str) -> None:
+        with self._tx() as conn:
+            conn.execute(update(sources).where(sources.c.name == name).values(stale_reported=True))
+
     def release_source(self, name: str) -> None:
         """Give up a claim without recording a poll (the pass was interrupted)."""
         with self._tx() as conn:
@@ -257,4 +267,6 @@ def _source_state(row: Any) -> SourceState:
         publish_gap=timedelta(seconds=row.publish_gap) if row.publish_gap is not None else None,
         body_hash=row.body_hash,
         feed_url=row.feed_url,
+        last_new_at=row.last_new_at,
+        stale_reported=bool(row.stale_reported),
     )

@@ -76,6 +76,8 @@ sources = Table(
     Column("publish_gap", Integer, info={"since": 2}),  # seconds between recent items
     Column("body_hash", String(32), info={"since": 2}),  # skip re-parsing an identical body
     Column("feed_url", Text, info={"since": 2}),  # the feed an HTML source URL advertises
+    Column("last_new_at", UTCDateTime, info={"since": 5}),  # when it last had a new item
+    Column("stale_reported", Boolean, info={"since": 5}),
 )
 
 items = Table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from monitor.channels.atom import AtomChannel
 from monitor.channels.base import Channel, ChannelContext, Progress
 from monitor.channels.discord import DiscordChannel
 from monitor.channels.email import EmailChannel
@@ -29,6 +30,7 @@ CHANNELS: Mapping[str, Callable[[Any, ChannelContext], Channel]] = {
     "teams": TeamsChannel,
     "telegram": TelegramChannel,
     "mattermost": MattermostChannel,
+    "atom": AtomChannel,
 }
 
 

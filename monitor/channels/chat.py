@@ -23,7 +23,7 @@ import httpx
 
 from monitor.channels.base import ChannelContext, Progress
 from monitor.channels.http_errors import PERMANENT_STATUSES, retry_after_seconds, transport_failure
-from monitor.config import ChatWebhookConfig, TelegramChannelConfig
+from monitor.config_channels import ChatWebhookConfig, TelegramChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.render import RenderedDigest, RenderedEntry, mark
 
