@@ -85,8 +85,9 @@ class Daemon:
                 len(settings.sources), len(settings.subscribers),
             )  # fmt: skip
             await self.stop.wait()
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()  # no new jobs; shutdown() would cancel the running ones
             await self._finish_inflight(self.generation.settings.server.shutdown_grace)
+            self._scheduler.shutdown(wait=False)
             if server is not None:
                 server.stop()
         logger.info("daemon stopped")
