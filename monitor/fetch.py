@@ -90,6 +90,11 @@ def _log_retry(details: RetryDetails) -> None:
         )  # fmt: skip
 
 
+def _start(budget: asyncio.Timeout, seconds: float) -> None:
+    if budget.when() is None:
+        budget.reschedule(asyncio.get_running_loop().time() + seconds)
+
+
 def _noted(error: FetchError, note: str) -> FetchError:
     message = f"{error} ({note})"
     if isinstance(error, HTTPStatusError):
@@ -181,7 +186,9 @@ class Fetcher:
             return False
 
         try:
-            async with asyncio.timeout(deadline):
+            # The deadline starts when the request gets its turn under the concurrency
+            # limits, not while it queues behind other sources.
+            async with asyncio.timeout(None) as budget:
                 async for attempt in stamina.retry_context(
                     on=retry_hook,
                     attempts=1 + self._settings.retries,
@@ -192,7 +199,11 @@ class Fetcher:
                 ):
                     with attempt:
                         result = await self._follow(
-                            url, request_headers, max_bytes or self._settings.max_bytes, trusted
+                            url,
+                            request_headers,
+                            max_bytes or self._settings.max_bytes,
+                            trusted,
+                            lambda: _start(budget, deadline),
                         )
         except TimeoutError:
             if failures:  # the deadline ran out while retrying: report the real cause
@@ -212,7 +223,12 @@ class Fetcher:
         )
 
     async def _follow(
-        self, url: str, headers: dict[str, str], cap: int, trusted: bool
+        self,
+        url: str,
+        headers: dict[str, str],
+        cap: int,
+        trusted: bool,
+        started: Callable[[], None],
     ) -> FetchResult:
         client = self._client
         if client is None:
@@ -223,11 +239,12 @@ class Fetcher:
         current = url
         for hop in range(MAX_REDIRECTS + 1):
             checked = guard and (hop > 0 or not trusted)
-            if checked:
-                await check_url(current)
             host = (urlsplit(current).hostname or "").lower()
             await self._wait_for_host(host)
             async with self._global, self._per_host[host]:
+                started()
+                if checked:
+                    await check_url(current)
                 try:
                     async with client.stream("GET", current, headers=headers) as response:
                         if checked:

@@ -8,12 +8,14 @@ live in ``store_digests``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Integer, Text, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.sql.dml import Update
 
 from monitor.db import Database, short_hash, short_hash_bytes
 
@@ -76,6 +78,53 @@ _POLL_SAVED = (
 )
 
 
+_NOT_MODIFIED = (
+    update(sources)
+    .where(sources.c.name == bindparam("p_name"))
+    .values(
+        last_polled_at=_NOW,
+        last_success_at=_NOW,
+        next_poll_at=bindparam("p_next"),
+        last_status="not_modified",
+        last_error=None,
+        moved_to=bindparam("p_moved_to"),
+        etag=func.coalesce(bindparam("p_etag", type_=Text), sources.c.etag),
+        last_modified=func.coalesce(
+            bindparam("p_last_modified", type_=Text), sources.c.last_modified
+        ),
+        consecutive_failures=0,
+        claimed_by=None,
+        claim_expires_at=None,
+    )
+)
+_SOURCE_ROW = select(sources).where(sources.c.name == bindparam("c_name"))
+
+
+@functools.cache
+def _claim(due: bool, polled: bool) -> Update:
+    """The claim UPDATE for each combination of conditions, built once."""
+    conditions = [
+        sources.c.name == bindparam("c_name"),
+        or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < bindparam("c_now")),
+    ]
+    if due:
+        conditions.append(
+            or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= bindparam("c_due"))
+        )
+    if polled:
+        conditions.append(
+            or_(
+                sources.c.last_polled_at.is_(None),
+                sources.c.last_polled_at < bindparam("c_polled"),
+            )
+        )
+    return (
+        update(sources)
+        .where(and_(*conditions))
+        .values(claimed_by=bindparam("c_worker"), claim_expires_at=bindparam("c_until"))
+    )
+
+
 class Store(ItemQueries, DigestQueries, Database):
     """Every query news-monitor runs. Create with ``Store.open(url, worker)``."""
 
@@ -96,31 +145,23 @@ class Store(ItemQueries, DigestQueries, Database):
         ``due_before``: only when its next poll is at or before this time (None: any).
         ``polled_before``: only when not polled since this time (a ``--all`` pass).
         """
-        conditions = [
-            sources.c.name == name,
-            or_(sources.c.claim_expires_at.is_(None), sources.c.claim_expires_at < now),
-        ]
-        if due_before is not None:
-            conditions.append(
-                or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= due_before)
-            )
-        if polled_before is not None:
-            conditions.append(
-                or_(sources.c.last_polled_at.is_(None), sources.c.last_polled_at < polled_before)
-            )
+        parameters = {
+            "c_name": name,
+            "c_now": now,
+            "c_due": due_before,
+            "c_polled": polled_before,
+            "c_worker": self.worker,
+            "c_until": now + lease,
+        }
+        claim = _claim(due_before is not None, polled_before is not None)
         with self._tx() as conn:
             conn.execute(
                 self._insert_ignore(conn, sources, "name"),
                 {"name": name, "url": url, "consecutive_failures": 0, "total_items": 0},
             )
-            claimed = conn.execute(
-                update(sources)
-                .where(and_(*conditions))
-                .values(claimed_by=self.worker, claim_expires_at=now + lease)
-            ).rowcount
-            if claimed != 1:
+            if conn.execute(claim, parameters).rowcount != 1:
                 return None
-            row = conn.execute(select(sources).where(sources.c.name == name)).one()
+            row = conn.execute(_SOURCE_ROW, {"c_name": name}).one()
             if row.url != url:  # the config points elsewhere now: validators belong to the old URL
                 conn.execute(
                     update(sources)
@@ -229,24 +270,16 @@ class Store(ItemQueries, DigestQueries, Database):
         last_modified: str | None = None,
     ) -> None:
         """A 304, or a 200 whose body is byte-identical to the last one parsed."""
+        parameters = {
+            "p_name": name,
+            "p_now": now,
+            "p_next": next_poll_at,
+            "p_moved_to": moved_to,
+            "p_etag": etag,
+            "p_last_modified": last_modified,
+        }
         with self._tx() as conn:
-            conn.execute(
-                update(sources)
-                .where(sources.c.name == name)
-                .values(
-                    last_polled_at=now,
-                    last_success_at=now,
-                    next_poll_at=next_poll_at,
-                    last_status="not_modified",
-                    last_error=None,
-                    moved_to=moved_to,
-                    etag=func.coalesce(etag, sources.c.etag),
-                    last_modified=func.coalesce(last_modified, sources.c.last_modified),
-                    consecutive_failures=0,
-                    claimed_by=None,
-                    claim_expires_at=None,
-                )
-            )
+            conn.execute(_NOT_MODIFIED, parameters)
 
 
 def _source_state(row: Any) -> SourceState:

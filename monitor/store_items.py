@@ -23,9 +23,12 @@ from monitor.models import AlertMatch, ChangedItem, NewItem
 from monitor.stories import Sketch, similarity
 from monitor.tables import alerts, deliveries, digests, items, story_keys
 
-# Candidates verified per new item: those sharing the most index keys with it. Items at
-# the threshold share several of their 16 smallest hashes; unrelated ones share one or two.
+# Candidates verified per new item: those sharing the most index keys with it, and at
+# least MIN_SHARED_KEYS of them. Two texts at Jaccard similarity J share about
+# 16·2J/(1+J) of their 16 smallest hashes (9 at J = 0.4, the threshold); unrelated
+# texts that share a common phrase or two share one or two.
 MAX_CANDIDATES = 20
+MIN_SHARED_KEYS = 3
 
 
 _SAME_URL = (
@@ -47,6 +50,7 @@ _SHARED_KEYS = (
     select(story_keys.c.item_id, func.count().label("shared"))
     .where(story_keys.c.key.in_(bindparam("keys", expanding=True)))
     .group_by(story_keys.c.item_id)
+    .having(func.count() >= MIN_SHARED_KEYS)
     .order_by(func.count().desc())
     .limit(MAX_CANDIDATES)
     .subquery()

@@ -28,7 +28,7 @@ import re
 from array import array
 from dataclasses import dataclass
 
-from monitor.text import fold
+from monitor.text import fold_aligned
 
 SKETCH_SIZE = 64  # k of the bottom-k sketch: the estimate's standard error is ~0.06
 INDEX_KEYS = 16  # smallest hashes stored for candidate lookup
@@ -62,7 +62,7 @@ class Sketch:
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(fold(text))
+    return _WORD.findall(fold_aligned(text)[0])
 
 
 def identify(title: str, text: str) -> tuple[str | None, Sketch | None]:
@@ -114,6 +114,9 @@ def similarity(a: Sketch, b: Sketch) -> float:
     k = min(SKETCH_SIZE, len(a.hashes), len(b.hashes))
     if k == 0:
         return 0.0
-    union = heapq.nsmallest(k, set(a.hashes) | set(b.hashes))
-    shared = set(a.hashes) & set(b.hashes)
+    mine = set(a.hashes)
+    shared = mine.intersection(b.hashes)
+    if not shared:
+        return 0.0
+    union = sorted(mine.union(b.hashes))[:k]
     return sum(1 for h in union if h in shared) / k
