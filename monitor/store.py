@@ -196,13 +196,10 @@ class Store(ItemQueries, DigestQueries, Database):
 
         Returns (items stored, alerts stored). Story identity: see ``store_items``.
         """
-        stored = alerted = 0
         with self._tx() as conn:
-            for new in new_items:
-                done = self._store_new(conn, name, new, now, now - story_window, similarity)
-                if done is not None:
-                    stored += 1
-                    alerted += done[1]
+            stored, alerted = self._store_new(
+                conn, name, new_items, now, now - story_window, similarity
+            )
             for changed in changed_items:
                 alerted += self._store_change(conn, changed, now)
             conn.execute(

@@ -31,39 +31,103 @@ MAX_CANDIDATES = 20
 MIN_SHARED_KEYS = 3
 
 
-_SAME_URL = (
-    select(items.c.id, items.c.story_id)
-    .where(items.c.url_hash == bindparam("value"))
-    .order_by(items.c.id)
-    .limit(1)
+_OWN_STORIES = (
+    update(items)
+    .where(items.c.id >= bindparam("first_id"), items.c.story_id.is_(None))
+    .values(story_id=items.c.id)
 )
-_SAME_CONTENT = (
-    select(items.c.id, items.c.story_id)
-    .where(items.c.fingerprint == bindparam("value"))
-    .order_by(items.c.id)
-    .limit(1)
-)
-_SET_STORY = (
-    update(items).where(items.c.id == bindparam("the_id")).values(story_id=bindparam("the_story"))
-)
-_SHARED_KEYS = (
-    select(story_keys.c.item_id, func.count().label("shared"))
-    .where(story_keys.c.key.in_(bindparam("keys", expanding=True)))
-    .group_by(story_keys.c.item_id)
-    .having(func.count() >= MIN_SHARED_KEYS)
-    .order_by(func.count().desc())
-    .limit(MAX_CANDIDATES)
-    .subquery()
-)
-_CANDIDATES = (
-    select(items.c.id, items.c.story_id, items.c.sketch)
-    .join(_SHARED_KEYS, _SHARED_KEYS.c.item_id == items.c.id)
-    .where(
-        items.c.source != bindparam("source"),
-        items.c.first_seen_at >= bindparam("since"),
-        items.c.sketch.is_not(None),
-    )
-)
+
+
+@dataclass(slots=True)
+class _Known:
+    """Stored items with a given canonical URL or content fingerprint: (id, story id)."""
+
+    by_url: dict[str, tuple[int, int]]
+    by_content: dict[str, tuple[int, int]]
+
+    @classmethod
+    def load(
+        cls, conn: Connection, url_hashes: Sequence[str | None], fingerprints: Sequence[str | None]
+    ) -> _Known:
+        known = cls({}, {})
+        for column, values, found in (
+            (items.c.url_hash, url_hashes, known.by_url),
+            (items.c.fingerprint, fingerprints, known.by_content),
+        ):
+            wanted = sorted({v for v in values if v is not None})
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    select(column, items.c.id, items.c.story_id)
+                    .where(column.in_(wanted[start : start + 500]))
+                    .order_by(items.c.id)
+                )
+                for value, item_id, story_id in rows:
+                    found.setdefault(value, (item_id, story_id or item_id))
+        return known
+
+    def find(self, url_hash: str | None, fingerprint: str | None) -> tuple[int, int] | None:
+        if url_hash is not None and url_hash in self.by_url:
+            return self.by_url[url_hash]
+        if fingerprint is not None and fingerprint in self.by_content:
+            return self.by_content[fingerprint]
+        return None
+
+    def add(self, url_hash: str | None, fingerprint: str | None, item_id: int, story: int) -> None:
+        if url_hash is not None:
+            self.by_url.setdefault(url_hash, (item_id, story))
+        if fingerprint is not None:
+            self.by_content.setdefault(fingerprint, (item_id, story))
+
+
+def _closest_stories(
+    conn: Connection, source: str, news: Sequence[NewItem], since: datetime, threshold: float
+) -> list[int | None]:
+    """For each new item, the story of the most similar recent item of another source."""
+    wanted = sorted({k for n in news if n.sketch is not None for k in n.story_keys})
+    holders: dict[int, list[int]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(
+            select(story_keys.c.key, story_keys.c.item_id).where(
+                story_keys.c.key.in_(wanted[start : start + 500])
+            )
+        )
+        for key, item_id in rows:
+            holders.setdefault(key, []).append(item_id)
+    shortlist: list[list[int]] = []
+    for new in news:
+        shared: dict[int, int] = {}
+        for key in set(new.story_keys) if new.sketch is not None else ():
+            for item_id in holders.get(key, ()):
+                shared[item_id] = shared.get(item_id, 0) + 1
+        ranked = sorted((c for c in shared.items() if c[1] >= MIN_SHARED_KEYS),
+                        key=lambda c: -c[1])[:MAX_CANDIDATES]  # fmt: skip
+        shortlist.append([item_id for item_id, _ in ranked])
+    ids = sorted({i for listed in shortlist for i in listed})
+    sketches: dict[int, tuple[int, bytes]] = {}
+    for start in range(0, len(ids), 500):
+        found = conn.execute(
+            select(items.c.id, items.c.story_id, items.c.sketch).where(
+                items.c.id.in_(ids[start : start + 500]),
+                items.c.source != source,
+                items.c.first_seen_at >= since,
+                items.c.sketch.is_not(None),
+            )
+        )
+        for item_id, story_id, blob in found:
+            sketches[item_id] = (story_id or item_id, blob)
+    out: list[int | None] = []
+    for new, candidates in zip(news, shortlist, strict=True):
+        best, best_score = None, threshold
+        if new.sketch is not None:
+            mine = Sketch.from_bytes(new.sketch)
+            for item_id in candidates:
+                if item_id in sketches:
+                    story, blob = sketches[item_id]
+                    score = similarity(mine, Sketch.from_bytes(blob))
+                    if score >= best_score:
+                        best, best_score = story, score
+        out.append(best)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,83 +172,65 @@ class ItemQueries(Database):
         self,
         conn: Connection,
         source: str,
-        new: NewItem,
+        news: Sequence[NewItem],
         now: datetime,
         cluster_since: datetime,
         threshold: float,
-    ) -> tuple[int, int] | None:
-        """Insert one new item; returns (item id, alerts stored), None if already stored."""
-        item = new.item
-        url_hash = short_hash(item.canonical_url) if item.canonical_url else None
-        same = self._same_item(conn, url_hash, new.fingerprint)
-        story_id = same[1] if same else None
-        if story_id is None and new.sketch is not None:
-            story_id = self._closest_story(conn, source, new, cluster_since, threshold)
-        values = {
-            "source": source,
-            "key_hash": short_hash(item.key),
-            "url_hash": url_hash,
-            "item_key": item.key,
-            "url": item.url,
-            "canonical_url": item.canonical_url,
-            "title": item.title,
-            "summary": item.summary,
-            "content": item.content,
-            "language": item.language,
-            "published_at": item.published_at,
-            "first_seen_at": now,
-            "alertable": new.alertable and same is None,
-            "duplicate_of": same[0] if same else None,
-            "feed_hash": new.feed_hash,
-            "fingerprint": new.fingerprint,
-            "story_id": story_id,
-            "revision": 0,
-            "sketch": new.sketch,
-        }
+    ) -> tuple[int, int]:
+        """Insert a poll's new items; returns (items stored, alerts stored).
+
+        The identity and clustering lookups are made for the whole batch at once (a few
+        queries per poll, not per item); items of the batch see each other too.
+        """
+        url_hashes = [short_hash(n.item.canonical_url) if n.item.canonical_url else None
+                      for n in news]  # fmt: skip
+        known = _Known.load(conn, url_hashes, [n.fingerprint for n in news])
+        stories = _closest_stories(conn, source, news, cluster_since, threshold)
+        stored = alerted = 0
+        first_id: int | None = None
         statement = self._insert_ignore(conn, items, "source", "key_hash", returning=items.c.id)
-        item_id: int | None = conn.execute(statement, values).scalar()
-        if item_id is None:
-            return None
-        if story_id is None:
-            story_id = item_id
-            conn.execute(_SET_STORY, {"the_id": item_id, "the_story": item_id})
-        if new.story_keys:
-            conn.execute(
-                story_keys.insert(), [{"key": k, "item_id": item_id} for k in set(new.story_keys)]
-            )
-        if same is not None or not new.alertable:
-            return item_id, 0
-        return item_id, self._store_alerts(conn, item_id, story_id, 0, new.alerts, now)
-
-    @staticmethod
-    def _same_item(
-        conn: Connection, url_hash: str | None, fingerprint: str | None
-    ) -> tuple[int, int] | None:
-        """(id, story id) of a stored item with the same canonical URL or content."""
-        for statement, value in ((_SAME_URL, url_hash), (_SAME_CONTENT, fingerprint)):
-            if value is not None:
-                row = conn.execute(statement, {"value": value}).first()
-                if row is not None:
-                    return row.id, row.story_id or row.id
-        return None
-
-    @staticmethod
-    def _closest_story(
-        conn: Connection, source: str, new: NewItem, since: datetime, threshold: float
-    ) -> int | None:
-        """The story of the most similar recent item of another source, if close enough."""
-        if new.sketch is None or not new.story_keys:
-            return None
-        candidates = conn.execute(
-            _CANDIDATES, {"keys": list(new.story_keys), "source": source, "since": since}
-        ).all()
-        mine = Sketch.from_bytes(new.sketch)
-        best, best_score = None, threshold
-        for row in candidates:
-            score = similarity(mine, Sketch.from_bytes(row.sketch))
-            if score >= best_score:
-                best, best_score = row.story_id or row.id, score
-        return best
+        keys: list[dict[str, int]] = []
+        for new, url_hash, story in zip(news, url_hashes, stories, strict=True):
+            item = new.item
+            same = known.find(url_hash, new.fingerprint)
+            story_id = same[1] if same else story
+            values = {
+                "source": source,
+                "key_hash": short_hash(item.key),
+                "url_hash": url_hash,
+                "item_key": item.key,
+                "url": item.url,
+                "canonical_url": item.canonical_url,
+                "title": item.title,
+                "summary": item.summary,
+                "content": item.content,
+                "language": item.language,
+                "published_at": item.published_at,
+                "first_seen_at": now,
+                "alertable": new.alertable and same is None,
+                "duplicate_of": same[0] if same else None,
+                "feed_hash": new.feed_hash,
+                "fingerprint": new.fingerprint,
+                "story_id": story_id,
+                "revision": 0,
+                "sketch": new.sketch,
+            }
+            item_id: int | None = conn.execute(statement, values).scalar()
+            if item_id is None:
+                continue
+            stored += 1
+            first_id = first_id if first_id is not None else item_id
+            known.add(url_hash, new.fingerprint, item_id, story_id or item_id)
+            keys.extend({"key": k, "item_id": item_id} for k in set(new.story_keys))
+            if same is None and new.alertable and new.alerts:
+                alerted += self._store_alerts(
+                    conn, item_id, story_id or item_id, 0, new.alerts, now
+                )
+        if first_id is not None:  # an item that joined no story is the first of its own
+            conn.execute(_OWN_STORIES, {"first_id": first_id})
+        if keys:
+            conn.execute(story_keys.insert(), keys)
+        return stored, alerted
 
     def _store_alerts(
         self,
