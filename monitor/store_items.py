@@ -29,6 +29,9 @@ from monitor.tables import alerts, deliveries, digests, items, story_keys
 # texts that share a common phrase or two share one or two.
 MAX_CANDIDATES = 20
 MIN_SHARED_KEYS = 3
+# A key held by more items of the window than this is a stock phrase ("said in a
+# statement on"), not a sign of the same story: it is not used to find candidates.
+COMMON_KEY = 50
 
 
 _OWN_STORIES = (
@@ -86,10 +89,17 @@ def _closest_stories(
     wanted = sorted({k for n in news if n.sketch is not None for k in n.story_keys})
     holders: dict[int, list[int]] = {}
     for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        counts = conn.execute(
+            select(story_keys.c.key, func.count())
+            .where(story_keys.c.key.in_(chunk))
+            .group_by(story_keys.c.key)
+        )
+        rare = [key for key, count in counts if count <= COMMON_KEY]
+        if not rare:
+            continue
         rows = conn.execute(
-            select(story_keys.c.key, story_keys.c.item_id).where(
-                story_keys.c.key.in_(wanted[start : start + 500])
-            )
+            select(story_keys.c.key, story_keys.c.item_id).where(story_keys.c.key.in_(rare))
         )
         for key, item_id in rows:
             holders.setdefault(key, []).append(item_id)
