@@ -385,6 +385,91 @@ LINK_ANCHORS_EN = [
 LINK_ANCHORS_ES = ["el informe completo", "la cobertura anterior", "el comunicado oficial"]
 
 
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Word salad for ``prose="varied"``: most sentences are drawn word by word (Zipf-like
+# frequencies), so word 3-shingles are about as diverse as in real news text.  The
+# template sentences above repeat long phrases across items, which matters to anything
+# that compares texts (near-duplicate detection).
+SALAD_EN_FUNCTION = _words(
+    "the the the the of of of to to and and a a in in that is for on it with as was at "
+    "by from his her their its this have has had were are be been will would not but or "
+    "an which who after more than about over also into when while said says could should"
+)
+SALAD_EN_CONTENT = _words(
+    "government minister president officials people city country year week month day "
+    "market prices company workers report police court council election party vote "
+    "economy budget health hospital school teachers students water energy power weather "
+    "storm rain summer winter team match season player coach goal victory defeat league "
+    "officers investigation crime victims witness judge trial ruling appeal law bill "
+    "parliament senate congress leader opposition protest strike union wages jobs "
+    "inflation interest bank investors shares stocks growth trade exports factory farm "
+    "farmers crops fuel gas oil electricity network internet phone technology software "
+    "data security attack service services plan plans project funding million billion "
+    "percent tuesday monday wednesday thursday friday weekend morning evening announced "
+    "reported confirmed denied warned expected agreed rejected approved increase decrease "
+    "record level public private national local regional international major new first "
+    "last second third several many few early late former current statement interview "
+    "spokesman spokeswoman agency ministry department office region district village "
+    "town street road bridge airport station train bus traffic accident fire rescue "
+    "emergency families children women men residents community museum festival concert "
+    "film director artist gallery author novel theatre audience ticket tourism hotel "
+    "restaurant chef menu harvest drought flood coast river mountain forest wildlife "
+    "climate emissions carbon solar wind battery vehicle car drivers cyclists pedestrians "
+    "housing rent mortgage landlord tenants construction builder permit zoning mayor "
+    "councillor campaign candidate ballot turnout poll survey analysts forecast quarter "
+    "profit revenue losses merger deal contract lawsuit settlement regulator fine "
+    "penalty audit inquiry commission hearing testimony evidence verdict sentence prison "
+    "release bail suspect arrest charge charges prosecutor defence lawyer rights freedom "
+    "press journalist newspaper broadcast radio television website app users platform "
+    "privacy breach hackers outage repairs engineers crews workers nurses doctors patients "
+    "vaccine clinic surgery waiting lists ambulance pharmacy medicine research scientists "
+    "university study results trial experiment laboratory discovery space satellite launch"
+)
+SALAD_ES_FUNCTION = _words(
+    "el el la la de de de que y y en en los las del se por un una con para su al lo como "
+    "más pero sus fue ha este esta también entre cuando muy sin sobre ya desde hasta son"
+)
+SALAD_ES_CONTENT = _words(
+    "gobierno ministro presidente funcionarios personas ciudad país año semana mes día "
+    "mercado precios empresa trabajadores informe policía tribunal consejo elecciones "
+    "partido votación economía presupuesto salud hospital escuela maestros estudiantes "
+    "agua energía tiempo tormenta lluvia verano invierno equipo temporada jugador "
+    "entrenador gol victoria derrota liga investigación delito víctimas testigo juez "
+    "juicio fallo recurso ley proyecto congreso senado líder oposición protesta huelga "
+    "sindicato salarios empleos inflación interés banco inversores acciones crecimiento "
+    "comercio exportaciones fábrica campo agricultores cosechas combustible gas petróleo "
+    "electricidad red teléfono tecnología datos seguridad ataque servicio plan millones "
+    "anunció informó confirmó negó advirtió aprobó rechazó aumento récord nivel público "
+    "privado nacional local regional internacional nuevo primer último varios muchos "
+    "declaración entrevista portavoz agencia oficina región distrito pueblo calle "
+    "carretera puente aeropuerto estación tren autobús tráfico accidente incendio rescate "
+    "emergencia familias niños mujeres hombres vecinos comunidad museo festival concierto "
+    "película director artista libro teatro turismo hotel restaurante cosecha sequía "
+    "inundación costa río montaña bosque clima emisiones vivienda alquiler hipoteca obra "
+    "permiso alcalde campaña candidato encuesta beneficios pérdidas contrato demanda multa "
+    "auditoría comisión audiencia pruebas sentencia cárcel detenido fiscal abogado prensa "
+    "periodista radio televisión usuarios plataforma médicos pacientes vacuna clínica"
+)
+
+
+def _zipf(words: list[str], exponent: float = 0.9) -> tuple[list[str], list[float]]:
+    weights, acc = [], 0.0
+    for rank in range(len(words)):
+        acc += 1.0 / (rank + 1) ** exponent
+        weights.append(acc)
+    return words, weights
+
+
+SALAD = {
+    "en": (_zipf(SALAD_EN_FUNCTION), _zipf(SALAD_EN_CONTENT)),
+    "es": (_zipf(SALAD_ES_FUNCTION), _zipf(SALAD_ES_CONTENT)),
+}
+PROSE = ("templates", "varied")
+
+
 def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
@@ -422,10 +507,32 @@ class FeedSpec:
 class TextGen:
     """Deterministic news-like text: one instance per feed (or per published round)."""
 
-    def __init__(self, rng: random.Random, language: str, site: str) -> None:
+    def __init__(
+        self, rng: random.Random, language: str, site: str, prose: str = "templates"
+    ) -> None:
         self.rng = rng
         self.lang = language
         self.site = site
+        self.varied = prose == "varied"
+
+    def salad(self) -> str:
+        """A sentence of words drawn one by one (``prose="varied"``)."""
+        r = self.rng
+        (fw, fc), (cw, cc) = SALAD[self.lang]
+        words = [
+            r.choices(fw, cum_weights=fc)[0]
+            if r.random() < 0.45
+            else r.choices(cw, cum_weights=cc)[0]
+            for _ in range(r.randint(9, 26))
+        ]
+        if r.random() < 0.5:
+            words[r.randrange(len(words))] = r.choice(PEOPLE)
+        if r.random() < 0.3:
+            words[r.randrange(len(words))] = str(r.randint(2, 2024))
+        if r.random() < 0.4:
+            words[r.randrange(1, len(words))] += ","
+        text = " ".join(words)
+        return text[0].upper() + text[1:] + "."
 
     def _fill(self, template: str) -> str:
         r = self.rng
@@ -487,6 +594,8 @@ class TextGen:
 
     def sentence(self) -> str:
         r = self.rng
+        if self.varied and r.random() < 0.8:
+            return self.salad()
         if self.lang == "es":
             t = r.random()
             if t < 0.35:
@@ -576,8 +685,11 @@ class TextGen:
 class FeedGenerator:
     """Specs and items of every feed, a pure function of ``seed``."""
 
-    def __init__(self, seed: int = 1) -> None:
+    def __init__(self, seed: int = 1, prose: str = "templates") -> None:
+        if prose not in PROSE:
+            raise ValueError(f"prose must be one of {PROSE}")
         self.seed = seed
+        self.prose = prose
 
     def spec(self, index: int) -> FeedSpec:
         r = random.Random(f"{self.seed}:spec:{index}")
@@ -605,7 +717,7 @@ class FeedGenerator:
     def item(self, spec: FeedSpec, serial: int, published: float) -> Item:
         """Item number ``serial`` of a feed (0 = oldest; publishing adds higher numbers)."""
         r = random.Random(f"{self.seed}:item:{spec.index}:{serial}")
-        gen = TextGen(r, spec.language, spec.site)
+        gen = TextGen(r, spec.language, spec.site, self.prose)
         matching = r.random() < MATCH_SHARE
         for _ in range(100):  # bounded: the vocabulary never contains the terms
             if matching:
@@ -777,6 +889,7 @@ class FeedFarm:
         host: str = "127.0.0.1",
         port: int = 0,
         gzip_bodies: bool = True,
+        prose: str = "templates",
     ) -> None:
         if not host.startswith("127."):
             raise ValueError("the farm listens on 127.0.0.0/8 only")
@@ -785,7 +898,7 @@ class FeedFarm:
         self.host = host
         self.port = port
         self.gzip_bodies = gzip_bodies
-        self.generator = FeedGenerator(seed)
+        self.generator = FeedGenerator(seed, prose)
         self.specs = [self.generator.spec(i) for i in range(1, feeds + 1)]
         self._feeds: dict[str, FeedState] = {}
         self._rounds = 0
@@ -1116,9 +1229,11 @@ def client_main(base: str, concurrency: int, rounds: int) -> None:
     print(json.dumps(out))
 
 
-def selftest(feeds: int, latency: float, concurrency: int, rounds: int, seed: int) -> None:
+def selftest(
+    feeds: int, latency: float, concurrency: int, rounds: int, seed: int, prose: str
+) -> None:
     t0 = time.perf_counter()
-    with FeedFarm(feeds, latency=latency, seed=seed) as farm:
+    with FeedFarm(feeds, latency=latency, seed=seed, prose=prose) as farm:
         generated = time.perf_counter() - t0
         items, matching = farm.item_counts()
         plain, gz = farm.body_bytes()
@@ -1158,6 +1273,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feeds", type=int, default=200)
     ap.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--prose",
+        choices=PROSE,
+        default="templates",
+        help="templates: sentences from a few dozen templates (phrases repeat across items); "
+        "varied: mostly word-by-word sentences (realistic phrase diversity)",
+    )
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--no-gzip", action="store_true", help="never gzip bodies")
     ap.add_argument("--duration", type=float, default=3600, help="serve this long, then exit")
@@ -1171,11 +1293,11 @@ def main(argv: list[str] | None = None) -> int:
         client_main(args.client, args.concurrency, args.rounds)
         return 0
     if args.selftest:
-        selftest(args.feeds, args.latency, args.concurrency, args.rounds, args.seed)
+        selftest(args.feeds, args.latency, args.concurrency, args.rounds, args.seed, args.prose)
         return 0
     farm = FeedFarm(
         args.feeds, latency=args.latency, seed=args.seed, port=args.port,
-        gzip_bodies=not args.no_gzip,
+        gzip_bodies=not args.no_gzip, prose=args.prose,
     )  # fmt: skip
     farm.start()
     items, matching = farm.item_counts()

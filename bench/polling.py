@@ -473,11 +473,11 @@ def versions(tools: Sequence[str], code: Code) -> dict[str, str]:
              "('rss2email','urlwatch','feedparser','requests')), sep='|')"],
             capture_output=True, text=True, check=True,
         ).stdout.strip().split("|")  # fmt: skip
-        for entry in got:
+        main, deps = got[:2], got[2:]
+        for entry in main:
             name, _, ver = entry.partition(" ")
-            out[name if name in ("rss2email", "urlwatch") else f"(their {name}"] = ver + (
-                "" if name in ("rss2email", "urlwatch", "feedparser") else ")"
-            )
+            out[name] = ver
+        out["(comparators' venv:"] = ", ".join(deps) + ")"
     return out
 
 
@@ -662,6 +662,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tools", default=",".join(ALL_TOOLS))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
+        "--prose",
+        choices=("templates", "varied"),
+        default="templates",
+        help="farm text: templates (phrases repeat across items) or varied (see farm.py)",
+    )
+    ap.add_argument(
         "--rev",
         default="HEAD",
         help="news-monitor code to run: a git revision, exported to a temporary folder "
@@ -690,7 +696,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_runs: dict[str, list[dict[str, Measure]]] = {t: [] for t in tools}
     print(f"generating {args.feeds} feeds (seed {args.seed}) ...", flush=True)
     try:
-        with FeedFarm(args.feeds, latency=args.latency, seed=args.seed) as farm:
+        with FeedFarm(args.feeds, latency=args.latency, seed=args.seed, prose=args.prose) as farm:
             items, matching = farm.item_counts()
             plain, gz = farm.body_bytes()
             flavours: dict[str, int] = {}
@@ -699,7 +705,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             farm_info = {
                 "items": items, "matching": matching, "plain_mb": plain / 1e6,
                 "gzip_mb": gz / 1e6,
-                "flavours": ", ".join(f"{v} {k}" for k, v in sorted(flavours.items())),
+                "flavours": ", ".join(f"{v} {k}" for k, v in sorted(flavours.items()))
+                + f"; {args.prose} prose",
             }  # fmt: skip
             print(f"farm at {farm.base_url}: {items} items, {matching} matching", flush=True)
             sink = SMTPSink() if "rss2email" in tools else None

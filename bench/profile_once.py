@@ -62,11 +62,14 @@ PY = str(REPO / ".venv/bin/python")
 
 
 class FarmProcess:
-    def __init__(self, feeds: int, latency: float, seed: int, workdir: Path) -> None:
+    def __init__(
+        self, feeds: int, latency: float, seed: int, workdir: Path, prose: str = "templates"
+    ) -> None:
         port_file = workdir / "farm.port"
         self.proc = subprocess.Popen(
             [PY, str(BENCH / "farm.py"), "--feeds", str(feeds), "--latency", str(latency),
-             "--seed", str(seed), "--port-file", str(port_file), "--duration", "3600"],
+             "--seed", str(seed), "--port-file", str(port_file), "--duration", "3600",
+             "--prose", prose],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 300
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--top", type=int, default=25, help="rows per listing")
+    ap.add_argument("--prose", choices=("templates", "varied"), default="templates")
     ap.add_argument("--startup-repeats", type=int, default=7)
     ap.add_argument("--save", metavar="DIR", help="also write the .prof files here")
     ap.add_argument(
@@ -306,13 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="nm-profile-"))
     code = code_snapshot(args.rev, root / "code")
     sys.path.insert(0, str(code.path))
-    farm = FarmProcess(args.feeds, args.latency, args.seed, root)
+    farm = FarmProcess(args.feeds, args.latency, args.seed, root, args.prose)
     try:
         urls = farm.call("GET", "/_control/feeds")
         plain_cfg = news_monitor_config(root / "plain", urls, timeout=args.timeout)
         prof_cfg = news_monitor_config(root / "profiled", urls, timeout=args.timeout)
         print(
-            f"# profile_once: {args.feeds} feeds at {args.latency * 1000:g} ms latency, "
+            f"# profile_once: {args.feeds} feeds ({args.prose} prose) at "
+            f"{args.latency * 1000:g} ms latency, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}, Python {sys.version.split()[0]}"
         )
         print(f"# news-monitor code: {code.label}")
