@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
@@ -104,8 +104,13 @@ class Database:
 def _insert_ignore(
     dialect_name: str, table: Table, keys: tuple[str, ...], returning: Column[Any] | None
 ) -> Insert:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    statement: Insert
+    if dialect_name == "postgresql":  # imported here: it pulls in every PostgreSQL driver
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     return statement.returning(returning) if returning is not None else statement
 
 

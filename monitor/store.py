@@ -97,7 +97,6 @@ _NOT_MODIFIED = (
         claim_expires_at=None,
     )
 )
-_SOURCE_ROW = select(sources).where(sources.c.name == bindparam("c_name"))
 
 
 @functools.cache
@@ -122,6 +121,7 @@ def _claim(due: bool, polled: bool) -> Update:
         update(sources)
         .where(and_(*conditions))
         .values(claimed_by=bindparam("c_worker"), claim_expires_at=bindparam("c_until"))
+        .returning(*sources.c)
     )
 
 
@@ -155,13 +155,15 @@ class Store(ItemQueries, DigestQueries, Database):
         }
         claim = _claim(due_before is not None, polled_before is not None)
         with self._tx() as conn:
-            conn.execute(
-                self._insert_ignore(conn, sources, "name"),
-                {"name": name, "url": url, "consecutive_failures": 0, "total_items": 0},
-            )
-            if conn.execute(claim, parameters).rowcount != 1:
+            row = conn.execute(claim, parameters).first()
+            if row is None:  # not claimable, or a source never seen: record it and try once more
+                added = conn.execute(
+                    self._insert_ignore(conn, sources, "name"),
+                    {"name": name, "url": url, "consecutive_failures": 0, "total_items": 0},
+                ).rowcount
+                row = conn.execute(claim, parameters).first() if added else None
+            if row is None:
                 return None
-            row = conn.execute(_SOURCE_ROW, {"c_name": name}).one()
             if row.url != url:  # the config points elsewhere now: validators belong to the old URL
                 conn.execute(
                     update(sources)
