@@ -94,18 +94,9 @@ class DigestQueries(Database):
             ).first()
             if state is not None and state.next_digest_at and state.next_digest_at > due_before:
                 return None
-            pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
-            total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
+            rows, total = _pending(conn, subscriber, max_items)
             if total < min_items:  # too few for this slot: they wait for the next one
-                total = 0
-            rows = [] if not total else conn.execute(
-                select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
-                       items.c.first_seen_at)
-                .join(items, items.c.id == alerts.c.item_id)
-                .where(pending)
-                .order_by(alerts.c.id)
-                .limit(max_items)
-            ).all()  # fmt: skip
+                rows, total = [], 0
             values: dict[str, Any] = {"next_digest_at": next_digest_at}
             payload = None
             if rows:
@@ -188,17 +179,8 @@ class DigestQueries(Database):
 
     def pending_alerts(self, subscriber: str, limit: int) -> tuple[list[PendingAlert], int]:
         """Undelivered alerts (oldest first, at most ``limit``) and how many in all."""
-        pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
         with self._tx() as conn:
-            total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
-            rows = conn.execute(
-                select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
-                       items.c.first_seen_at)
-                .join(items, items.c.id == alerts.c.item_id)
-                .where(pending)
-                .order_by(alerts.c.id)
-                .limit(limit)
-            ).all()  # fmt: skip
+            rows, total = _pending(conn, subscriber, limit)
             return _with_story_mates(conn, rows), total
 
     # -- deliveries --------------------------------------------------------------
@@ -275,6 +257,21 @@ class DigestQueries(Database):
                 select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
             ).all()
         return {status: count for status, count in rows}
+
+
+def _pending(conn: Connection, subscriber: str, limit: int) -> tuple[Sequence[Any], int]:
+    """A subscriber's undelivered alerts with their items (oldest first), and the total."""
+    pending = and_(alerts.c.subscriber == subscriber, alerts.c.digest_id.is_(None))
+    total: int = conn.execute(select(func.count()).where(pending)).scalar_one()
+    rows = conn.execute(
+        select(alerts, items.c.source, items.c.title, items.c.url, items.c.published_at,
+               items.c.first_seen_at)
+        .join(items, items.c.id == alerts.c.item_id)
+        .where(pending)
+        .order_by(alerts.c.id)
+        .limit(limit)
+    ).all()  # fmt: skip
+    return rows, total
 
 
 def _with_story_mates(conn: Connection, rows: Sequence[Any]) -> list[PendingAlert]:

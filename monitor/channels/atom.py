@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
-import os
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from monitor.channels.base import ChannelContext, Progress
+from monitor.channels.base import ChannelContext, Progress, write_atomically
 from monitor.config import AtomChannelConfig
 from monitor.errors import TransientDeliveryError
 from monitor.render import RenderedDigest, mark_html
@@ -52,8 +51,10 @@ class AtomChannel:
             known = {e["id"] for e in entries}
             fresh = [e for e in entries_of(digest) if e["id"] not in known]
             entries = (fresh + entries)[: self._config.max_entries]
-            _replace(store, json.dumps(entries, ensure_ascii=False).encode("utf-8"))
-            _replace(self.path, feed_xml(self._config, digest.payload["subscriber"], entries))
+            write_atomically(store, json.dumps(entries, ensure_ascii=False).encode("utf-8"))
+            write_atomically(
+                self.path, feed_xml(self._config, digest.payload["subscriber"], entries)
+            )
 
 
 def entries_of(digest: RenderedDigest) -> list[dict[str, Any]]:
@@ -107,9 +108,3 @@ def feed_xml(config: AtomChannelConfig, subscriber: str, entries: list[dict[str,
         ET.SubElement(entry, f"{{{ATOM}}}content", type="html").text = item["html"]
     data: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return data
-
-
-def _replace(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

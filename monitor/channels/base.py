@@ -14,6 +14,7 @@ touch storage: the outbox records every attempt.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,13 @@ from typing import Protocol
 import httpx
 
 from monitor.render import RenderedDigest
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary name beside ``path``, then rename: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 class Progress:

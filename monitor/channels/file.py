@@ -7,10 +7,9 @@ digest and a repeated delivery overwrites the same two files.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
-from monitor.channels.base import ChannelContext, Progress
+from monitor.channels.base import ChannelContext, Progress, write_atomically
 from monitor.channels.webhook import payload_body
 from monitor.config import FileChannelConfig
 from monitor.errors import TransientDeliveryError
@@ -42,6 +41,4 @@ class FileChannel:
     def _write(self, files: dict[str, bytes]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            temporary = self.folder / f".{name}.tmp"
-            temporary.write_bytes(data)
-            os.replace(temporary, self.folder / name)
+            write_atomically(self.folder / name, data)
