@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from monitor import health
@@ -142,8 +143,8 @@ async def poll_source(
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
         known = store.known_items(source.name, (i.key for i in parsed.items))
         new_items, changed_items = await sort_items(rt, source, parsed.items, known, now)
-        stored, alerted = store.save_poll(
-            source.name,
+        stored, alerted = await asyncio.to_thread(
+            partial(store.save_poll, source.name),
             now=rt.clock(),
             next_poll_at=_after_success(rt, source, gap, publisher),
             etag=result.etag,
@@ -183,7 +184,8 @@ async def read_feed(
     URL is itself a feed), which later polls fetch directly.
     """
     try:
-        return parse_feed(result.body, result.url, result.headers), known_feed
+        parsed = await asyncio.to_thread(parse_feed, result.body, result.url, result.headers)
+        return parsed, known_feed
     except ParseError:
         if known_feed is not None or not looks_like_html(result.body):
             raise
@@ -250,6 +252,18 @@ async def sort_items(
     if source.full_text and recent:
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
     ready = {i.key: i for i in recent}
+    # identities and matching are CPU work: off the event loop, so fetches keep flowing
+    return await asyncio.to_thread(_judge, rt, fresh, changed, ready, known)
+
+
+def _judge(
+    rt: Runtime,
+    fresh: Mapping[str, FeedItem],
+    changed: Mapping[str, FeedItem],
+    ready: Mapping[str, FeedItem],
+    known: Mapping[str, KnownItem],
+) -> tuple[list[NewItem], list[ChangedItem]]:
+    """Identities and alerts of the new and changed items (``ready``: young enough)."""
     new_items = []
     for key, item in fresh.items():
         full = ready.get(key)
