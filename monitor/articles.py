@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 
 from monitor.errors import FetchError
-from monitor.fetch import Fetcher
+from monitor.fetch import ACCEPT_HTML, Fetcher
 from monitor.models import FeedItem
 from monitor.pages import decode_html, extract_article
 from monitor.robots import RobotsPolicy
@@ -25,7 +25,6 @@ from monitor.urls import canonical_from_page
 
 logger = logging.getLogger(__name__)
 
-ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 MAX_ARTICLES_PER_POLL = 50
 
 

@@ -11,12 +11,11 @@ import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from monitor.articles import ACCEPT_HTML
 from monitor.channels import ChannelContext, Progress, build_channels
 from monitor.config import Settings, SourceConfig
 from monitor.digest import build_payload
 from monitor.errors import DeliveryError, FetchError, ParseError
-from monitor.fetch import Fetcher
+from monitor.fetch import ACCEPT_HTML, Fetcher
 from monitor.passes import delivery_client
 from monitor.pipeline import parse_listing, read_feed
 from monitor.render import render_digest

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 MAX_INLINE_RETRY_AFTER = 30.0  # wait this long inside one fetch; longer waits fail the poll
+ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 ACCEPT_FEEDS = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"

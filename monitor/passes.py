@@ -131,14 +131,16 @@ async def run_once(
 ) -> PassSummary:
     """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
     summary = PassSummary()
-    async with Fetcher(settings.http) as fetcher, delivery_client(settings) as http:
+    async with Fetcher(settings.http) as fetcher:
         rt = Runtime.create(settings, store, fetcher, clock)
         await poll_sources(rt, all_sources=all_sources, summary=summary, progress=progress)
         summary.digests_created = len(create_due_digests(rt))
-        channels = build_channels(settings, ChannelContext(http, settings.path.parent))
-        summary.deliveries = await outbox.drain(
-            settings, store, channels, clock, grace=outbox.ONCE_GRACE
-        )
+    if store.has_due_deliveries(due_before=clock() + outbox.ONCE_GRACE):
+        async with delivery_client(settings) as http:
+            channels = build_channels(settings, ChannelContext(http, settings.path.parent))
+            summary.deliveries = await outbox.drain(
+                settings, store, channels, clock, grace=outbox.ONCE_GRACE
+            )
     prune(settings, store, clock())
     log_summary(summary)
     return summary

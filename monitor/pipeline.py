@@ -18,11 +18,10 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from monitor import health
-from monitor.articles import ACCEPT_HTML, with_article_text
 from monitor.config import Settings, SourceConfig
 from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
-from monitor.fetch import ACCEPT_FEEDS, Fetcher
+from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher
 from monitor.matching import Matcher
 from monitor.models import (
     ChangedItem,
@@ -33,7 +32,6 @@ from monitor.models import (
     PollOutcome,
 )
 from monitor.normalize import canonical_url
-from monitor.pages import decode_html, discover_feeds, find_links, looks_like_html, page_language
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
@@ -187,8 +185,12 @@ async def read_feed(
         parsed = await asyncio.to_thread(parse_feed, result.body, result.url, result.headers)
         return parsed, known_feed
     except ParseError:
+        from monitor.pages import looks_like_html  # imported here: only for pages, not feeds
+
         if known_feed is not None or not looks_like_html(result.body):
             raise
+    from monitor.pages import decode_html, discover_feeds
+
     found = discover_feeds(decode_html(result.body, result.headers.get("content-type")), result.url)
     if not found:
         raise ParseError("not a feed: an HTML page that advertises no RSS, Atom or JSON feed")
@@ -201,6 +203,8 @@ async def read_feed(
 
 def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
     """A ``page`` source: its article links become items; no links is an error."""
+    from monitor.pages import decode_html, find_links, page_language  # page sources only
+
     html = decode_html(result.body, result.headers.get("content-type"))
     links = find_links(html, result.url, source.links)
     if not links:
@@ -250,6 +254,8 @@ async def sort_items(
             changed[item.key] = item
     recent = [i for i in (*fresh.values(), *changed.values()) if not is_too_old(i, now, max_age)]
     if source.full_text and recent:
+        from monitor.articles import with_article_text  # full_text sources only
+
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
     ready = {i.key: i for i in recent}
     # identities and matching are CPU work: off the event loop, so fetches keep flowing

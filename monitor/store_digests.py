@@ -185,6 +185,16 @@ class DigestQueries(Database):
 
     # -- deliveries --------------------------------------------------------------
 
+    def has_due_deliveries(self, *, due_before: datetime) -> bool:
+        """Whether any pending delivery is due (claimed or not): a cheap look before a drain."""
+        with self._tx() as conn:
+            found = conn.execute(
+                select(deliveries.c.id)
+                .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= due_before)
+                .limit(1)
+            ).first()
+        return found is not None
+
     def claim_due_deliveries(
         self, *, now: datetime, due_before: datetime, lease: timedelta, limit: int = 200
     ) -> list[DueDelivery]:

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.articles import ACCEPT_HTML
 from monitor.config import Settings, WatchConfig
-from monitor.fetch import Fetcher
+from monitor.fetch import ACCEPT_HTML, Fetcher
 from monitor.matching import compile_config_watch
 from monitor.pages import decode_html, extract_article
 from monitor.query import CompiledWatch, Document, WatchMatch, WatchSet, compile_watch

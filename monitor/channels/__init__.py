@@ -6,36 +6,35 @@ instance per configured channel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import importlib
+from collections.abc import Mapping
 
-from monitor.channels.atom import AtomChannel
 from monitor.channels.base import Channel, ChannelContext, Progress
-from monitor.channels.discord import DiscordChannel
-from monitor.channels.email import EmailChannel
-from monitor.channels.file import FileChannel
-from monitor.channels.mattermost import MattermostChannel
-from monitor.channels.slack import SlackChannel
-from monitor.channels.teams import TeamsChannel
-from monitor.channels.telegram import TelegramChannel
-from monitor.channels.webhook import WebhookChannel
 from monitor.config import Settings
 
-CHANNELS: Mapping[str, Callable[[Any, ChannelContext], Channel]] = {
-    "email": EmailChannel,
-    "webhook": WebhookChannel,
-    "file": FileChannel,
-    "slack": SlackChannel,
-    "discord": DiscordChannel,
-    "teams": TeamsChannel,
-    "telegram": TelegramChannel,
-    "mattermost": MattermostChannel,
-    "atom": AtomChannel,
+# type -> "module:Class"; a channel's module (and its client library) is imported only
+# when a configured channel of that type is built.
+CHANNELS: Mapping[str, str] = {
+    "email": "monitor.channels.email:EmailChannel",
+    "webhook": "monitor.channels.webhook:WebhookChannel",
+    "file": "monitor.channels.file:FileChannel",
+    "slack": "monitor.channels.slack:SlackChannel",
+    "discord": "monitor.channels.discord:DiscordChannel",
+    "teams": "monitor.channels.teams:TeamsChannel",
+    "telegram": "monitor.channels.telegram:TelegramChannel",
+    "mattermost": "monitor.channels.mattermost:MattermostChannel",
+    "atom": "monitor.channels.atom:AtomChannel",
 }
 
 
+def channel_class(kind: str) -> type[Channel]:
+    module, _, name = CHANNELS[kind].partition(":")
+    cls: type[Channel] = getattr(importlib.import_module(module), name)
+    return cls
+
+
 def build_channels(settings: Settings, context: ChannelContext) -> dict[str, Channel]:
-    return {c.name: CHANNELS[c.type](c, context) for c in settings.channels}
+    return {c.name: channel_class(c.type)(c, context) for c in settings.channels}  # type: ignore[call-arg]
 
 
-__all__ = ["CHANNELS", "Channel", "ChannelContext", "Progress", "build_channels"]
+__all__ = ["CHANNELS", "Channel", "ChannelContext", "Progress", "build_channels", "channel_class"]
