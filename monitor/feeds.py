@@ -2,6 +2,10 @@
 
 feedparser reads RSS 0.9x/1.0/2.0 and Atom; JSON Feed 1.0/1.1 is read here. Each
 item is keyed by the feed's own id (GUID, Atom id), else by its canonical link.
+``parse_feed`` first tries ``monitor.fastfeed`` (the same values, from the standard
+library's expat parser, for well-formed feeds it is certain about) and falls back to
+feedparser; ``parse_feed_reference`` always uses feedparser, the reference the fast
+path is tested against.  Both build items with ``feed_from_entries``.
 This module is pure: bytes in, values out; no network, no storage, no logging.
 """
 
@@ -10,13 +14,14 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
 
+from monitor import fastfeed
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
 from monitor.models import FeedItem, ParsedFeed
@@ -25,24 +30,50 @@ from monitor.polling import feed_delay
 
 
 def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
-    """Parse an RSS, Atom or JSON Feed document. Raises ParseError when it is not one."""
+    """Parse an RSS, Atom or JSON Feed document. Raises ParseError when it is not one.
+
+    RSS and Atom go through ``monitor.fastfeed`` first; feedparser reads what it declines.
+    """
+    return _parse(body, url, headers, fast=True)
+
+
+def parse_feed_reference(
+    body: bytes, url: str, headers: Mapping[str, str] | None = None
+) -> ParsedFeed:
+    """``parse_feed`` with feedparser for every RSS and Atom document: the reference."""
+    return _parse(body, url, headers, fast=False)
+
+
+def _parse(body: bytes, url: str, headers: Mapping[str, str] | None, *, fast: bool) -> ParsedFeed:
     if not body.strip():
         raise ParseError("empty response: no feed in the body")
     if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return parse_json_feed(body, url)
+    parsed = fastfeed.parse_fast(body, url, headers) if fast else None
+    return parsed if parsed is not None else _parse_with_feedparser(body, url, headers)
+
+
+def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | None) -> ParsedFeed:
     response_headers = {"content-location": url}
     if headers and headers.get("content-type"):
         response_headers["content-type"] = headers["content-type"]
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(_not_a_feed(body, parsed))
-    feed_language = _language(parsed.feed.get("language"))
-    items = tuple(_item(entry, url, feed_language) for entry in parsed.entries)
-    title = collapse_space(html_to_text(parsed.feed.get("title", ""))) or None
+    return feed_from_entries(parsed.feed, parsed.entries, url)
+
+
+def feed_from_entries(
+    feed: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], url: str
+) -> ParsedFeed:
+    """The ParsedFeed of feedparser-shaped data (``parsed.feed``, ``parsed.entries``)."""
+    feed_language = _language(feed.get("language"))
+    items = tuple(_item(entry, url, feed_language) for entry in entries)
+    title = collapse_space(html_to_text(feed.get("title", ""))) or None
     delay = feed_delay(
-        parsed.feed.get("ttl"),
-        parsed.feed.get("sy_updateperiod"),
-        parsed.feed.get("sy_updatefrequency"),
+        feed.get("ttl"),
+        feed.get("sy_updateperiod"),
+        feed.get("sy_updatefrequency"),
     )
     return ParsedFeed(title=title, items=items, language=feed_language, publisher_delay=delay)
 
@@ -58,7 +89,7 @@ def _not_a_feed(body: bytes, parsed: Any) -> str:
     return f"not an RSS or Atom feed{detail}"
 
 
-def _item(entry: Any, feed_url: str, feed_language: str | None) -> FeedItem:
+def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
     link = entry.get("link") or None
     canonical = canonical_url(link) if link else None
     title = html_to_text(entry.get("title", ""))
@@ -83,7 +114,7 @@ def _item(entry: Any, feed_url: str, feed_language: str | None) -> FeedItem:
     )
 
 
-def _published(entry: Any) -> datetime | None:
+def _published(entry: Mapping[str, Any]) -> datetime | None:
     for field in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(field)
         if value:
