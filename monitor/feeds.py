@@ -24,7 +24,7 @@ import feedparser
 from monitor import fastfeed
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
-from monitor.models import FeedItem, ParsedFeed
+from monitor.models import Entry, FeedItem, ParsedFeed
 from monitor.normalize import canonical_url, collapse_space, html_to_text
 from monitor.polling import feed_delay
 
@@ -68,14 +68,14 @@ def feed_from_entries(
 ) -> ParsedFeed:
     """The ParsedFeed of feedparser-shaped data (``parsed.feed``, ``parsed.entries``)."""
     feed_language = _language(feed.get("language"))
-    items = tuple(_item(entry, url, feed_language) for entry in entries)
+    items = tuple(_entry(entry, url, feed_language) for entry in entries)
     title = collapse_space(html_to_text(feed.get("title", ""))) or None
     delay = feed_delay(
         feed.get("ttl"),
         feed.get("sy_updateperiod"),
         feed.get("sy_updatefrequency"),
     )
-    return ParsedFeed(title=title, items=items, language=feed_language, publisher_delay=delay)
+    return ParsedFeed(title=title, entries=items, language=feed_language, publisher_delay=delay)
 
 
 def _not_a_feed(body: bytes, parsed: Any) -> str:
@@ -87,6 +87,29 @@ def _not_a_feed(body: bytes, parsed: Any) -> str:
     problem = parsed.get("bozo_exception")
     detail = f" ({problem})" if problem else ""
     return f"not an RSS or Atom feed{detail}"
+
+
+def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
+    """The entry's key and raw hash now; its normalised item when ``build()`` is called."""
+    link = entry.get("link") or None
+    key = entry.get("id") or (canonical_url(link) if link else None)
+    raw = "\x1f".join(
+        (
+            str(entry.get("title", "")),
+            str(entry.get("summary", "")),
+            "\x1e".join(str(p.get("value", "")) for p in entry.get("content", []) or []),
+            link or "",
+        )
+    )
+    raw_hash = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def build() -> FeedItem:
+        return _item(entry, feed_url, feed_language)
+
+    if key is None:  # no id and no link: the key comes from the normalised text
+        item = build()
+        return Entry(item.key, raw_hash, item.published_at, lambda: item)
+    return Entry(str(key), raw_hash, _published(entry), build)
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
@@ -149,9 +172,11 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     if not isinstance(entries, list):
         raise ParseError("JSON Feed without an items list")
     language = _language(document.get("language"))
-    items = tuple(_json_item(entry, url, language) for entry in entries if isinstance(entry, dict))
+    items = tuple(
+        Entry.of(_json_item(entry, url, language)) for entry in entries if isinstance(entry, dict)
+    )
     title = _text(document.get("title")) or None
-    return ParsedFeed(title=title, items=items, language=language)
+    return ParsedFeed(title=title, entries=items, language=language)
 
 
 def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:

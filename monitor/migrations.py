@@ -40,6 +40,7 @@ MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     3: ("stories: fingerprints, story clusters, update revisions", _stories_backfill),
     4: ("deliveries: parts_sent (digests split into several messages)", None),
     5: ("sources: last_new_at, stale_reported (source health notices)", None),
+    6: ("items: raw_hash (unchanged entries are not normalised again)", None),
 }
 LATEST = max(MIGRATIONS)
 

@@ -8,7 +8,8 @@ frozen into the database exactly as delivered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NotRequired, TypedDict
@@ -52,11 +53,48 @@ class FeedItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry as the feed has it: identity and a hash of its raw fields, cheap to get.
+
+    ``build()`` makes the normalised ``FeedItem`` (text from HTML, canonical URL); a
+    poll builds only the entries that are new or whose ``raw_hash`` changed.
+    """
+
+    key: str
+    raw_hash: str = field(compare=False)  # a cache key: two parsers may spell a field apart
+    published_at: datetime | None
+    build: Callable[[], FeedItem] = field(compare=False, repr=False)
+
+    @classmethod
+    def of(cls, item: FeedItem) -> Entry:
+        """An entry for an item that was cheap to build right away (pages, JSON Feed)."""
+        raw = "\x1f".join((item.title, item.summary, item.content, item.url or ""))
+        digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+        return cls(item.key, digest, item.published_at, lambda: item)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ParsedFeed:
+    """A parsed feed. Two are equal when their entries and their built items are."""
+
     title: str | None
-    items: tuple[FeedItem, ...]
+    entries: tuple[Entry, ...]
     language: str | None = None
     publisher_delay: timedelta | None = None  # RSS <ttl> or sy:updatePeriod/updateFrequency
+
+    @property
+    def items(self) -> tuple[FeedItem, ...]:
+        """Every entry built (for callers that need them all: checks and tests)."""
+        return tuple(entry.build() for entry in self.entries)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParsedFeed):
+            return NotImplemented
+        mine = (self.title, self.language, self.publisher_delay, self.entries, self.items)
+        theirs = (other.title, other.language, other.publisher_delay, other.entries, other.items)
+        return mine == theirs
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking value: equal, not hashable
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +117,7 @@ class NewItem:
     alertable: bool
     alerts: tuple[AlertMatch, ...] = ()
     feed_hash: str | None = None
+    raw_hash: str | None = None
     fingerprint: str | None = None
     sketch: bytes | None = None
     story_keys: tuple[int, ...] = ()
@@ -92,6 +131,7 @@ class ChangedItem:
     item: FeedItem
     feed_hash: str
     alerts: tuple[AlertMatch, ...] = ()
+    raw_hash: str | None = None
 
 
 PollStatus = Literal["ok", "not_modified", "error", "skipped"]

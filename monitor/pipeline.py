@@ -25,6 +25,7 @@ from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher
 from monitor.matching import Matcher
 from monitor.models import (
     ChangedItem,
+    Entry,
     FeedItem,
     FetchResult,
     NewItem,
@@ -136,11 +137,11 @@ async def poll_source(
             parsed, feed_url = parse_listing(source, result), None
         else:
             parsed, feed_url = await read_feed(rt.fetcher, source, result, state.feed_url)
-        gap = publishing_gap(i.published_at for i in parsed.items) or state.publish_gap
+        gap = publishing_gap(e.published_at for e in parsed.entries) or state.publish_gap
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
-        known = store.known_items(source.name, (i.key for i in parsed.items))
-        new_items, changed_items = await sort_items(rt, source, parsed.items, known, now)
+        known = store.known_items(source.name, (e.key for e in parsed.entries))
+        new_items, changed_items, refresh = await sort_items(rt, source, parsed.entries, known, now)
         stored, alerted = await asyncio.to_thread(
             partial(store.save_poll, source.name),
             now=rt.clock(),
@@ -149,6 +150,7 @@ async def poll_source(
             last_modified=result.last_modified,
             new_items=new_items,
             changed_items=changed_items,
+            raw_refresh=refresh,
             moved_to=result.permanent_redirect,
             publish_gap=gap,
             body_hash=body_hash,
@@ -158,7 +160,7 @@ async def poll_source(
         )
         health.after_success(settings, store, source, state, stored, rt.clock())
         return PollOutcome(
-            source.name, "ok", items=len(parsed.items), new_items=stored, matches=alerted,
+            source.name, "ok", items=len(parsed.entries), new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
@@ -227,31 +229,42 @@ def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
         )
         for link in links
     )
-    return ParsedFeed(title=None, items=items, language=language)
+    return ParsedFeed(title=None, entries=tuple(Entry.of(i) for i in items), language=language)
 
 
 async def sort_items(
     rt: Runtime,
     source: SourceConfig,
-    items: Sequence[FeedItem],
+    entries: Sequence[Entry],
     known: Mapping[str, KnownItem],
     now: datetime,
-) -> tuple[list[NewItem], list[ChangedItem]]:
-    """Split parsed items into new ones and stored ones whose feed entry changed.
+) -> tuple[list[NewItem], list[ChangedItem], dict[int, str]]:
+    """Split parsed entries into new items and stored ones whose feed entry changed.
 
-    New and changed items younger than ``max_age`` get their article text
-    (``full_text``), their identities (fingerprint, sketch) and their alerts; older
-    ones are stored but neither fetched nor matched.
+    Only those are built (normalised); known, unchanged entries cost a hash. The third
+    value maps stored items the feed now spells differently, with unchanged text, to
+    their new raw hash. New and
+    changed items younger than ``max_age`` get their article text (``full_text``),
+    their identities (fingerprint, sketch) and their alerts; older ones are stored
+    but neither fetched nor matched.
     """
     max_age = rt.settings.source_max_age(source)
     fresh: dict[str, FeedItem] = {}
     changed: dict[str, FeedItem] = {}
-    for item in items:
-        seen = known.get(item.key)
+    raw: dict[str, str] = {}
+    refresh: dict[int, str] = {}
+    for entry in entries:
+        seen = known.get(entry.key)
+        if entry.key in raw or (seen is not None and seen.raw_hash == entry.raw_hash):
+            continue
+        raw[entry.key] = entry.raw_hash
+        item = entry.build()
         if seen is None:
-            fresh.setdefault(item.key, item)
-        elif seen.feed_hash != feed_hash(item) and item.key not in changed:
-            changed[item.key] = item
+            fresh[entry.key] = item
+        elif seen.feed_hash != feed_hash(item):
+            changed[entry.key] = item
+        else:  # spelled differently by the feed (or another parser), same text
+            refresh[seen.item_id] = entry.raw_hash
     recent = [i for i in (*fresh.values(), *changed.values()) if not is_too_old(i, now, max_age)]
     if source.full_text and recent:
         from monitor.articles import with_article_text  # full_text sources only
@@ -259,7 +272,10 @@ async def sort_items(
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
     ready = {i.key: i for i in recent}
     # identities and matching are CPU work: off the event loop, so fetches keep flowing
-    return await asyncio.to_thread(_judge, rt, fresh, changed, ready, known)
+    new_items, changed_items = await asyncio.to_thread(
+        _judge, rt, fresh, changed, ready, known, raw
+    )
+    return new_items, changed_items, refresh
 
 
 def _judge(
@@ -268,13 +284,16 @@ def _judge(
     changed: Mapping[str, FeedItem],
     ready: Mapping[str, FeedItem],
     known: Mapping[str, KnownItem],
+    raw: Mapping[str, str],
 ) -> tuple[list[NewItem], list[ChangedItem]]:
     """Identities and alerts of the new and changed items (``ready``: young enough)."""
     new_items = []
     for key, item in fresh.items():
         full = ready.get(key)
         if full is None:
-            new_items.append(NewItem(item, alertable=False, feed_hash=feed_hash(item)))
+            new_items.append(
+                NewItem(item, alertable=False, feed_hash=feed_hash(item), raw_hash=raw[key])
+            )
             continue
         content_id, text_sketch = identify(full.title, full.body)
         new_items.append(
@@ -283,6 +302,7 @@ def _judge(
                 alertable=True,
                 alerts=rt.matcher.alerts_for(full),
                 feed_hash=feed_hash(item),
+                raw_hash=raw[key],
                 fingerprint=content_id,
                 sketch=text_sketch.to_bytes() if text_sketch else None,
                 story_keys=index_keys(text_sketch) if text_sketch else (),
@@ -294,6 +314,7 @@ def _judge(
             item=ready.get(key, item),
             feed_hash=feed_hash(item),
             alerts=rt.matcher.alerts_for(ready[key]) if key in ready else (),
+            raw_hash=raw[key],
         )
         for key, item in changed.items()
     ]
@@ -301,7 +322,7 @@ def _judge(
 
 
 def feed_hash(item: FeedItem) -> str:
-    """What the feed says about an item (before any article fetch): detects updates."""
+    """What the feed says about an item, normalised (before any article fetch)."""
     return short_hash("\x1f".join((item.title, item.summary, item.content)))
 
 

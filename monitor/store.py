@@ -9,7 +9,7 @@ live in ``store_digests``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,6 +187,7 @@ class Store(ItemQueries, DigestQueries, Database):
         last_modified: str | None,
         new_items: Sequence[NewItem],
         changed_items: Sequence[ChangedItem] = (),
+        raw_refresh: Mapping[int, str] | None = None,
         moved_to: str | None = None,
         publish_gap: timedelta | None = None,
         body_hash: str | None = None,
@@ -202,6 +203,7 @@ class Store(ItemQueries, DigestQueries, Database):
             stored, alerted = self._store_new(
                 conn, name, new_items, now, now - story_window, similarity
             )
+            self._refresh_raw_hashes(conn, raw_refresh or {})
             for changed in changed_items:
                 alerted += self._store_change(conn, changed, now)
             conn.execute(

@@ -11,7 +11,7 @@ Every method runs inside the caller's transaction or is one transaction (see ``d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +34,9 @@ MIN_SHARED_KEYS = 3
 COMMON_KEY = 50
 
 
+_SET_RAW_HASH = (
+    update(items).where(items.c.id == bindparam("the_id")).values(raw_hash=bindparam("the_hash"))
+)
 _OWN_STORIES = (
     update(items)
     .where(items.c.id >= bindparam("first_id"), items.c.story_id.is_(None))
@@ -156,7 +159,8 @@ class StoredItem:
 @dataclass(frozen=True, slots=True)
 class KnownItem:
     item_id: int
-    feed_hash: str | None
+    feed_hash: str | None  # of the normalised title and text
+    raw_hash: str | None  # of the entry as the feed spelled it
 
 
 class ItemQueries(Database):
@@ -170,12 +174,12 @@ class ItemQueries(Database):
         with self._tx() as conn:
             for start in range(0, len(hashes), 500):
                 rows = conn.execute(
-                    select(items.c.key_hash, items.c.id, items.c.feed_hash).where(
+                    select(items.c.key_hash, items.c.id, items.c.feed_hash, items.c.raw_hash).where(
                         items.c.source == source, items.c.key_hash.in_(hashes[start : start + 500])
                     )
                 )
-                for key_hash, item_id, feed_hash in rows:
-                    found[by_hash[key_hash]] = KnownItem(item_id, feed_hash)
+                for key_hash, item_id, feed_hash, raw_hash in rows:
+                    found[by_hash[key_hash]] = KnownItem(item_id, feed_hash, raw_hash)
         return found
 
     def _store_new(
@@ -220,6 +224,7 @@ class ItemQueries(Database):
                 "alertable": new.alertable and same is None,
                 "duplicate_of": same[0] if same else None,
                 "feed_hash": new.feed_hash,
+                "raw_hash": new.raw_hash,
                 "fingerprint": new.fingerprint,
                 "story_id": story_id,
                 "revision": 0,
@@ -282,6 +287,7 @@ class ItemQueries(Database):
             "summary": item.summary,
             "content": item.content,
             "feed_hash": changed.feed_hash,
+            "raw_hash": changed.raw_hash,
         }
         if row.feed_hash is None:  # stored before update tracking: remember, do not alert
             conn.execute(update(items).where(items.c.id == changed.item_id).values(**values))
@@ -311,6 +317,12 @@ class ItemQueries(Database):
             if earlier and not pending:  # already sent; a pending one will carry the news
                 wanted.append(match)
         return self._store_alerts(conn, changed.item_id, story_id, revision, wanted, now)
+
+    @staticmethod
+    def _refresh_raw_hashes(conn: Connection, fresh: Mapping[int, str]) -> None:
+        """Entries the feed now spells differently, with the same normalised text."""
+        if fresh:
+            conn.execute(_SET_RAW_HASH, [{"the_id": i, "the_hash": h} for i, h in fresh.items()])
 
     def iter_items(self, since: datetime, batch: int = 500) -> Iterator[StoredItem]:
         """Stored items first seen at or after ``since``, oldest first, in batches."""

@@ -104,6 +104,7 @@ items = Table(
     Column("revision", Integer, info={"since": 3}),  # 0, then +1 per update seen
     Column("updated_at", UTCDateTime, info={"since": 3}),
     Column("sketch", LargeBinary, info={"since": 3}),  # cleared after the story window
+    Column("raw_hash", String(32), info={"since": 6}),  # the entry as the feed spelled it
 )
 
 # Candidate index for story clustering: each item's smallest shingle hashes, kept for

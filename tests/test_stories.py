@@ -247,3 +247,27 @@ def test_restart_between_polls_changes_nothing(
     serve(web, outlet, [wire_entry(web, outlet)])
     once(path, "--all")  # ...a new process sees the rewrite: same story, no new alert
     assert len(hooks.posts()) == 1
+
+
+def test_a_feed_spelling_an_entry_differently_is_not_an_update(
+    web: HTTPFixture, hooks: HTTPFixture, tmp_path: Path
+) -> None:
+    """Same text, other markup (or a fallback to the other parser): no update alert."""
+    first = Entry("Cuba visa talks", web.url("/a/1"), "<p>Talks on Cuba  visas.</p>", guid="g1",
+                  published=hours_ago(1))  # fmt: skip
+    respelled = Entry("Cuba visa talks", web.url("/a/1"), "<div>Talks on <b>Cuba</b> visas.</div>",
+                      guid="g1", published=hours_ago(1))  # fmt: skip
+    path = write_config(tmp_path, config(web, hooks, ["wire"], updates=True))
+    serve(web, "wire", [first])
+    once(path)
+    serve(web, "wire", [respelled])
+    result = once(path, "--all")
+    assert "items=1 new=0 matches=0" in result.stderr
+    assert len(hooks.posts()) == 1
+    store = Store.open(f"sqlite:///{tmp_path / 'state.db'}", "t")
+    try:
+        with store.engine.connect() as conn:
+            revision = conn.exec_driver_sql("SELECT revision FROM items").scalar()
+    finally:
+        store.close()
+    assert revision == 0
