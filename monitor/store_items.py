@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    update,
+    values,
+)
 
 from monitor.db import Database, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
@@ -56,15 +68,15 @@ class _Known:
         cls, conn: Connection, url_hashes: Sequence[str | None], fingerprints: Sequence[str | None]
     ) -> _Known:
         known = cls({}, {})
-        for column, values, found in (
+        for key_column, given, found in (
             (items.c.url_hash, url_hashes, known.by_url),
             (items.c.fingerprint, fingerprints, known.by_content),
         ):
-            wanted = sorted({v for v in values if v is not None})
+            wanted = sorted({v for v in given if v is not None})
             for start in range(0, len(wanted), 500):
                 rows = conn.execute(
-                    select(column, items.c.id, items.c.story_id)
-                    .where(column.in_(wanted[start : start + 500]))
+                    select(key_column, items.c.id, items.c.story_id)
+                    .where(key_column.in_(wanted[start : start + 500]))
                     .order_by(items.c.id)
                 )
                 for value, item_id, story_id in rows:
@@ -85,36 +97,42 @@ class _Known:
             self.by_content.setdefault(fingerprint, (item_id, story))
 
 
+def _shared_keys(pairs: Sequence[tuple[int, int]]) -> Select[int, int, int]:
+    """(new item's index, stored item id, keys shared) for pairs sharing enough keys.
+
+    The counting happens in the database: ``mine`` lists each new item's index keys,
+    stock-phrase keys (held by more than COMMON_KEY items) are left out, and only
+    stored items sharing at least MIN_SHARED_KEYS keys come back, most shared first.
+    """
+    mine = values(column("n", Integer), column("key", Integer), name="mine").data(list(pairs)).cte()
+    rare = (
+        select(story_keys.c.key)
+        .where(story_keys.c.key.in_(select(mine.c.key)))
+        .group_by(story_keys.c.key)
+        .having(func.count() <= COMMON_KEY)
+    )
+    shared = func.count().label("shared")
+    return (
+        select(mine.c.n, story_keys.c.item_id, shared)
+        .join(story_keys, story_keys.c.key == mine.c.key)
+        .where(mine.c.key.in_(rare))
+        .group_by(mine.c.n, story_keys.c.item_id)
+        .having(func.count() >= MIN_SHARED_KEYS)
+        .order_by(mine.c.n, shared.desc())
+    )
+
+
 def _closest_stories(
     conn: Connection, source: str, news: Sequence[NewItem], since: datetime, threshold: float
 ) -> list[int | None]:
     """For each new item, the story of the most similar recent item of another source."""
-    wanted = sorted({k for n in news if n.sketch is not None for k in n.story_keys})
-    holders: dict[int, list[int]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        counts = conn.execute(
-            select(story_keys.c.key, func.count())
-            .where(story_keys.c.key.in_(chunk))
-            .group_by(story_keys.c.key)
-        )
-        rare = [key for key, count in counts if count <= COMMON_KEY]
-        if not rare:
-            continue
-        rows = conn.execute(
-            select(story_keys.c.key, story_keys.c.item_id).where(story_keys.c.key.in_(rare))
-        )
-        for key, item_id in rows:
-            holders.setdefault(key, []).append(item_id)
-    shortlist: list[list[int]] = []
-    for new in news:
-        shared: dict[int, int] = {}
-        for key in set(new.story_keys) if new.sketch is not None else ():
-            for item_id in holders.get(key, ()):
-                shared[item_id] = shared.get(item_id, 0) + 1
-        ranked = sorted((c for c in shared.items() if c[1] >= MIN_SHARED_KEYS),
-                        key=lambda c: -c[1])[:MAX_CANDIDATES]  # fmt: skip
-        shortlist.append([item_id for item_id, _ in ranked])
+    shortlist: list[list[int]] = [[] for _ in news]
+    pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
+             for key in set(new.story_keys)]  # fmt: skip
+    for start in range(0, len(pairs), 2000):  # two parameters a pair; SQLite allows 32,766
+        for n, item_id, _shared in conn.execute(_shared_keys(pairs[start : start + 2000])):
+            if len(shortlist[n]) < MAX_CANDIDATES:
+                shortlist[n].append(item_id)
     ids = sorted({i for listed in shortlist for i in listed})
     sketches: dict[int, tuple[int, bytes]] = {}
     for start in range(0, len(ids), 500):

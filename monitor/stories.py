@@ -16,7 +16,10 @@ probability J, so with 16 keys a pair at J = 0.5 is missed with probability ~2e-
 
 Why bottom-k rather than classic banded LSH (datasketch): one stable hash per
 shingle instead of one per shingle per permutation keeps the whole computation in
-pure Python under a millisecond, and the candidate index is a plain SQL table, so
+pure Python well under a millisecond (a shingle's hash combines cached word hashes;
+CPython's tuple hash is stable across processes, though a future CPython could
+change it — then items seen before the upgrade would not cluster with newer ones
+for one story window), and the candidate index is a plain SQL table, so
 clustering works across processes and restarts without numpy or an in-memory index.
 """
 
@@ -85,10 +88,18 @@ def fingerprint(title: str, text: str) -> str | None:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()[:32]
 
 
-def _hash(shingle: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(shingle.encode("utf-8"), digest_size=4).digest(), "little"
-    )
+_WORD_HASHES: dict[str, int] = {}
+
+
+def _word_hash(word: str) -> int:
+    """A stable 64-bit hash of a word, cached (news vocabulary repeats across items)."""
+    found = _WORD_HASHES.get(word)
+    if found is None:
+        if len(_WORD_HASHES) >= 200_000:
+            _WORD_HASHES.clear()
+        digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+        found = _WORD_HASHES[word] = int.from_bytes(digest, "little")
+    return found
 
 
 def sketch(title: str, text: str) -> Sketch | None:
@@ -100,8 +111,14 @@ def _sketch(title_words: list[str], text_words: list[str]) -> Sketch | None:
     tokens = title_words + text_words[:LEAD_WORDS]
     if len(tokens) < MIN_WORDS:
         return None
-    shingles = {" ".join(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
-    return Sketch(tuple(heapq.nsmallest(SKETCH_SIZE, {_hash(s) for s in shingles})))
+    # A shingle's hash combines its words' hashes: hashing a tuple of ints is stable
+    # across processes (only str and bytes hashes are salted) and runs in C.
+    hashes = [_word_hash(t) for t in tokens]
+    shingles = {
+        hash((hashes[i], hashes[i + 1], hashes[i + 2])) & 0xFFFFFFFF
+        for i in range(len(hashes) - SHINGLE + 1)
+    }
+    return Sketch(tuple(heapq.nsmallest(SKETCH_SIZE, shingles)))
 
 
 def index_keys(item_sketch: Sketch) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ retention — through the real CLI where the guarantee is visible to a subscribe
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -271,3 +272,24 @@ def test_a_feed_spelling_an_entry_differently_is_not_an_update(
     finally:
         store.close()
     assert revision == 0
+
+
+def test_sketches_are_the_same_in_every_process() -> None:
+    """Sketches are stored and compared across processes: no salted hash may leak in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from monitor.stories import sketch; "
+        "w = json.load(open(sys.argv[1])); "
+        "print(sketch(w['title'], '\\n\\n'.join(w['paragraphs'])).hashes)"
+    )
+    path = str(FIXTURES / "stories" / "wire-story.json")
+    outputs = {
+        subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "random")
+    }  # fmt: skip
+    assert len(outputs) == 1
+    here = sketch(WIRE["title"], text_of(P))
+    assert here is not None and str(here.hashes) == outputs.pop().strip()
