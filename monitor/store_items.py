@@ -16,19 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    column,
-    delete,
-    func,
-    select,
-    update,
-    values,
-)
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.db import Database, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
@@ -97,29 +85,32 @@ class _Known:
             self.by_content.setdefault(fingerprint, (item_id, story))
 
 
-def _shared_keys(pairs: Sequence[tuple[int, int]]) -> Select[int, int, int]:
+def _shared_keys(
+    conn: Connection, pairs: Sequence[tuple[int, int]]
+) -> Iterable[tuple[int, int, int]]:
     """(new item's index, stored item id, keys shared) for pairs sharing enough keys.
 
     The counting happens in the database: ``mine`` lists each new item's index keys,
     stock-phrase keys (held by more than COMMON_KEY items) are left out, and only
     stored items sharing at least MIN_SHARED_KEYS keys come back, most shared first.
+    Plain SQL with positional parameters: building this with SQLAlchemy constructs
+    would compile a new statement (thousands of bind parameters) for every poll.
     """
-    mine = values(column("n", Integer), column("key", Integer), name="mine").data(list(pairs)).cte()
-    rare = (
-        select(story_keys.c.key)
-        .where(story_keys.c.key.in_(select(mine.c.key)))
-        .group_by(story_keys.c.key)
-        .having(func.count() <= COMMON_KEY)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = ", ".join(f"({mark}, {mark})" for _ in pairs)
+    # only placeholders and constants are formatted into the SQL; every value is bound
+    sql = (
+        f"WITH mine(n, key) AS (VALUES {rows}), "  # noqa: S608
+        f"rare AS (SELECT key FROM story_keys WHERE key IN (SELECT key FROM mine) "
+        f"GROUP BY key HAVING count(*) <= {COMMON_KEY}) "
+        "SELECT mine.n, story_keys.item_id, count(*) AS shared "
+        "FROM mine JOIN rare ON rare.key = mine.key "
+        "JOIN story_keys ON story_keys.key = mine.key "
+        f"GROUP BY mine.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS} "
+        "ORDER BY mine.n, shared DESC"
     )
-    shared = func.count().label("shared")
-    return (
-        select(mine.c.n, story_keys.c.item_id, shared)
-        .join(story_keys, story_keys.c.key == mine.c.key)
-        .where(mine.c.key.in_(rare))
-        .group_by(mine.c.n, story_keys.c.item_id)
-        .having(func.count() >= MIN_SHARED_KEYS)
-        .order_by(mine.c.n, shared.desc())
-    )
+    flat = tuple(value for pair in pairs for value in pair)
+    return [(int(n), int(item), int(count)) for n, item, count in conn.exec_driver_sql(sql, flat)]
 
 
 def _closest_stories(
@@ -130,7 +121,7 @@ def _closest_stories(
     pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
              for key in set(new.story_keys)]  # fmt: skip
     for start in range(0, len(pairs), 2000):  # two parameters a pair; SQLite allows 32,766
-        for n, item_id, _shared in conn.execute(_shared_keys(pairs[start : start + 2000])):
+        for n, item_id, _shared in _shared_keys(conn, pairs[start : start + 2000]):
             if len(shortlist[n]) < MAX_CANDIDATES:
                 shortlist[n].append(item_id)
     ids = sorted({i for listed in shortlist for i in listed})
