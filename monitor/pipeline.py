@@ -55,14 +55,16 @@ class Runtime:
     matcher: Matcher
     robots: RobotsPolicy
     clock: Callable[[], datetime]
+    slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
 
     @classmethod
     def create(
         cls, settings: Settings, store: Store, fetcher: Fetcher, clock: Callable[[], datetime]
     ) -> Runtime:
         """Compile the watches once and share one robots.txt cache for the run."""
+        slots = asyncio.Semaphore(settings.http.concurrency)
         return cls(settings, store, fetcher, Matcher.from_settings(settings),
-                   RobotsPolicy(fetcher), clock)  # fmt: skip
+                   RobotsPolicy(fetcher), clock, slots)  # fmt: skip
 
 
 def due_margin(interval: timedelta) -> timedelta:
@@ -85,7 +87,18 @@ async def poll_source(
     only_due: bool = True,
     polled_before: datetime | None = None,
 ) -> PollOutcome:
-    """Poll one source if it is due and nobody else holds it."""
+    """Poll one source if it is due and nobody else holds it.
+
+    At most ``http.concurrency`` polls are in progress at once, from the claim to the
+    stored result, so a large pass never holds more fetched bodies than that.
+    """
+    async with rt.slots:
+        return await _poll_source(rt, source, only_due=only_due, polled_before=polled_before)
+
+
+async def _poll_source(
+    rt: Runtime, source: SourceConfig, *, only_due: bool, polled_before: datetime | None
+) -> PollOutcome:
     settings, store = rt.settings, rt.store
     now = rt.clock()
     state = store.claim_source(

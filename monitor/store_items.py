@@ -101,8 +101,10 @@ def _shared_keys(
     # only placeholders and constants are formatted into the SQL; every value is bound
     sql = (
         f"WITH mine(n, key) AS (VALUES {rows}), "  # noqa: S608
-        f"rare AS (SELECT key FROM story_keys WHERE key IN (SELECT key FROM mine) "
-        f"GROUP BY key HAVING count(*) <= {COMMON_KEY}) "
+        # a key is common when a (COMMON_KEY + 1)-th holder exists: at most that many
+        # index entries are read per key, however many items hold it
+        "rare AS (SELECT DISTINCT key FROM mine WHERE NOT EXISTS (SELECT 1 FROM story_keys "
+        f"WHERE story_keys.key = mine.key LIMIT 1 OFFSET {COMMON_KEY})) "
         "SELECT mine.n, story_keys.item_id, count(*) AS shared "
         "FROM mine JOIN rare ON rare.key = mine.key "
         "JOIN story_keys ON story_keys.key = mine.key "

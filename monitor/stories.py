@@ -95,7 +95,7 @@ def _word_hash(word: str) -> int:
     """A stable 64-bit hash of a word, cached (news vocabulary repeats across items)."""
     found = _WORD_HASHES.get(word)
     if found is None:
-        if len(_WORD_HASHES) >= 200_000:
+        if len(_WORD_HASHES) >= 50_000:
             _WORD_HASHES.clear()
         digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
         found = _WORD_HASHES[word] = int.from_bytes(digest, "little")
