@@ -103,13 +103,14 @@ def _shared_keys(
         f"WITH mine(n, key) AS (VALUES {rows}), "  # noqa: S608
         # a key is common when a (COMMON_KEY + 1)-th holder exists: at most that many
         # index entries are read per key, however many items hold it
-        "rare AS (SELECT DISTINCT key FROM mine WHERE NOT EXISTS (SELECT 1 FROM story_keys "
+        "rare AS (SELECT n, key FROM mine WHERE NOT EXISTS (SELECT 1 FROM story_keys "
         f"WHERE story_keys.key = mine.key LIMIT 1 OFFSET {COMMON_KEY})) "
-        "SELECT mine.n, story_keys.item_id, count(*) AS shared "
-        "FROM mine JOIN rare ON rare.key = mine.key "
-        "JOIN story_keys ON story_keys.key = mine.key "
-        f"GROUP BY mine.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS} "
-        "ORDER BY mine.n, shared DESC"
+        # CROSS JOIN fixes the order in SQLite: the rare keys first, then their holders
+        # (otherwise the planner may read every holder of a common key, then filter)
+        "SELECT rare.n, story_keys.item_id, count(*) AS shared "
+        "FROM rare CROSS JOIN story_keys WHERE story_keys.key = rare.key "
+        f"GROUP BY rare.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS} "
+        "ORDER BY rare.n, shared DESC"
     )
     flat = tuple(value for pair in pairs for value in pair)
     return [(int(n), int(item), int(count)) for n, item, count in conn.exec_driver_sql(sql, flat)]

@@ -293,3 +293,32 @@ def test_sketches_are_the_same_in_every_process() -> None:
     assert len(outputs) == 1
     here = sketch(WIRE["title"], text_of(P))
     assert here is not None and str(here.hashes) == outputs.pop().strip()
+
+
+def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
+    """Candidate search reads at most COMMON_KEY + 1 holders of a stock-phrase key.
+
+    Counted in SQLite virtual-machine steps, not time: with the rare keys joined after
+    the holders (a plan SQLite picked once), this grows with the number of holders.
+    """
+    from monitor.store_items import _shared_keys
+
+    store = Store.open(f"sqlite:///{tmp_path / 'k.db'}", "w")
+    with store.engine.begin() as conn:
+        rows = [(7, i) for i in range(20_000)] + [(k, 1) for k in range(100, 104)]
+        conn.exec_driver_sql("INSERT INTO story_keys (key, item_id) VALUES (?, ?)", rows)
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.set_progress_handler(count, 100)
+        found = list(_shared_keys(conn, [(0, 7), (0, 100), (0, 101), (0, 102)]))
+        raw.set_progress_handler(None, 0)
+    store.close()
+    assert found == [(0, 1, 3)]  # the common key 7 does not count
+    assert steps[0] < 200, steps[0]  # reading key 7's 20,000 holders would take thousands
