@@ -4,8 +4,11 @@ The database is the only state shared between passes, daemons and workers. Every
 query runs in one short transaction; none is held across network I/O. Work that two
 processes could both try (polling a source, sending a delivery) is *claimed* with a
 conditional UPDATE and a lease that expires, so a crashed worker's claims lapse. On
-SQLite every transaction starts with ``BEGIN IMMEDIATE`` and waits on the busy
-timeout, so concurrent processes queue instead of failing with "database is locked".
+SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits on the busy
+timeout, so concurrent processes queue instead of failing with "database is locked";
+threads of one process queue on a lock first (SQLite's busy handler sleeps up to
+100 ms between tries, a lock wakes the next writer at once). Read-only transactions
+(``_read``) start with a deferred ``BEGIN`` and, in WAL mode, wait for nobody.
 This module knows connections and transactions, not rows.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +52,8 @@ class Database:
     def __init__(self, engine: Engine, worker: str) -> None:
         self.engine = engine
         self.worker = worker
+        # SQLite takes one writer at a time: this process's writers queue here
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:
@@ -82,9 +88,28 @@ class Database:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
+        """A write transaction (or a read that must see the latest commit and then write)."""
+        if self._write_lock is None:
+            with self._transaction(read_only=False) as conn:
                 yield conn
+            return
+        with self._write_lock, self._transaction(read_only=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction: one consistent snapshot, no write lock taken."""
+        with self._transaction(read_only=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, read_only: bool) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                if read_only:
+                    conn = conn.execution_options(news_monitor_read_only=True)
+                with conn.begin():
+                    yield conn
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {getattr(exc, 'orig', None) or exc}") from exc
 
@@ -130,6 +155,7 @@ def _create_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get("news_monitor_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -101,9 +101,10 @@ async def _poll_source(
 ) -> PollOutcome:
     settings, store = rt.settings, rt.store
     now = rt.clock()
-    state = store.claim_source(
-        source.name,
-        source.url,
+    # every database call runs in a thread: a writer waiting for SQLite's lock must
+    # not stop the event loop (and with it every fetch in flight)
+    state = await asyncio.to_thread(
+        partial(store.claim_source, source.name, source.url),
         now=now,
         lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
         due_before=now + due_margin(settings.source_interval(source)) if only_due else None,
@@ -134,8 +135,8 @@ async def _poll_source(
         publisher = header_delay(result.headers, rt.clock())
         body_hash = short_hash_bytes(result.body) if not result.not_modified else None
         if result.not_modified or body_hash == state.body_hash:
-            store.record_not_modified(
-                source.name,
+            await asyncio.to_thread(
+                partial(store.record_not_modified, source.name),
                 now=rt.clock(),
                 next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
                 moved_to=result.permanent_redirect,
@@ -153,7 +154,8 @@ async def _poll_source(
         gap = publishing_gap(e.published_at for e in parsed.entries) or state.publish_gap
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
-        known = store.known_items(source.name, (e.key for e in parsed.entries))
+        keys = [e.key for e in parsed.entries]
+        known = await asyncio.to_thread(store.known_items, source.name, keys)
         new_items, changed_items, refresh = await sort_items(rt, source, parsed.entries, known, now)
         stored, alerted = await asyncio.to_thread(
             partial(store.save_poll, source.name),

@@ -183,7 +183,7 @@ class ItemQueries(Database):
         by_hash = {short_hash(k): k for k in keys}
         found: dict[str, KnownItem] = {}
         hashes = list(by_hash)
-        with self._tx() as conn:
+        with self._read() as conn:
             for start in range(0, len(hashes), 500):
                 rows = conn.execute(
                     select(items.c.key_hash, items.c.id, items.c.feed_hash, items.c.raw_hash).where(
