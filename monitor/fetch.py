@@ -38,6 +38,7 @@ from monitor.errors import (
     FetchTimeout,
     HTTPStatusError,
 )
+from monitor.keepalive import pooled_transport
 from monitor.models import FetchResult
 from monitor.netguard import check_address, check_url
 
@@ -125,14 +126,15 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         set_on_retry_hooks([_log_retry])  # our own log line instead of stamina's default
+        limits = httpx.Limits(
+            max_connections=self._settings.concurrency,
+            max_keepalive_connections=self._settings.concurrency,
+        )
         self._client = httpx.AsyncClient(
-            transport=self._transport,
+            transport=self._transport or pooled_transport(limits),
             follow_redirects=False,
             timeout=httpx.Timeout(self._settings.timeout),
-            limits=httpx.Limits(
-                max_connections=self._settings.concurrency,
-                max_keepalive_connections=self._settings.concurrency,
-            ),
+            limits=limits,  # (for the proxy transports httpx makes from the environment)
             headers={"User-Agent": self._settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             trust_env=True,
         )
