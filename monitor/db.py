@@ -54,6 +54,7 @@ class Database:
         self.worker = worker
         # SQLite takes one writer at a time: this process's writers queue here
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._writers = 0  # write transactions running or waiting in this process
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:
@@ -93,8 +94,21 @@ class Database:
             with self._transaction(read_only=False) as conn:
                 yield conn
             return
-        with self._write_lock, self._transaction(read_only=False) as conn:
-            yield conn
+        self._writers += 1
+        try:
+            with self._write_lock, self._transaction(read_only=False) as conn:
+                yield conn
+        finally:
+            self._writers -= 1
+
+    @property
+    def writing(self) -> bool:
+        """Whether a write transaction of this process is running or waiting (SQLite).
+
+        A caller on the event loop runs its own write in a thread then, so that it
+        does not stop the loop while it waits for the lock.
+        """
+        return self._writers > 0
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

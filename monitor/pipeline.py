@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from monitor import health
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE_LEASE_MIN = timedelta(minutes=5)
 _UTC = ZoneInfo("UTC")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +103,8 @@ async def _poll_source(
 ) -> PollOutcome:
     settings, store = rt.settings, rt.store
     now = rt.clock()
-    # every database call runs in a thread: a writer waiting for SQLite's lock must
-    # not stop the event loop (and with it every fetch in flight)
-    state = await asyncio.to_thread(
+    state = await _write(
+        rt,
         partial(store.claim_source, source.name, source.url),
         now=now,
         lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
@@ -135,7 +136,8 @@ async def _poll_source(
         publisher = header_delay(result.headers, rt.clock())
         body_hash = short_hash_bytes(result.body) if not result.not_modified else None
         if result.not_modified or body_hash == state.body_hash:
-            await asyncio.to_thread(
+            await _write(
+                rt,
                 partial(store.record_not_modified, source.name),
                 now=rt.clock(),
                 next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
@@ -155,7 +157,7 @@ async def _poll_source(
         if parsed.publisher_delay is not None:
             publisher = max(publisher or timedelta(0), parsed.publisher_delay)
         keys = [e.key for e in parsed.entries]
-        known = await asyncio.to_thread(store.known_items, source.name, keys)
+        known = store.known_items(source.name, keys)  # a read: it waits for no writer
         new_items, changed_items, refresh = await sort_items(rt, source, parsed.entries, known, now)
         stored, alerted = await asyncio.to_thread(
             partial(store.save_poll, source.name),
@@ -188,6 +190,17 @@ async def _poll_source(
         logger.error("source=%s crashed", source.name, exc_info=exc)
         error = f"internal error: {exc!r}"
         return _failed(rt, source, state.consecutive_failures + 1, error, started, None)
+
+
+async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:
+    """A short write from the event loop: in a thread when another write holds the lock.
+
+    Waiting for the lock on the event loop would stop every fetch in flight; a thread
+    hop for every write would cost more CPU than the write when nobody else writes.
+    """
+    if rt.store.writing:
+        return await asyncio.to_thread(partial(call, **kwargs))
+    return call(**kwargs)
 
 
 async def read_feed(

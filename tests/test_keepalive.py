@@ -18,10 +18,10 @@ class Inner(httpcore.AsyncNetworkStream):
         self.readable = False
         self.asked = 0
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return b""
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         return None
 
     async def aclose(self) -> None:
@@ -52,7 +52,7 @@ async def test_an_open_idle_connection_is_asked_once_per_window() -> None:
 
 def test_the_installed_httpx_gets_the_cached_check() -> None:
     transport = pooled_transport(httpx.Limits(max_connections=4))
-    assert isinstance(transport._pool._network_backend, _Backend)  # type: ignore[attr-defined]
+    assert isinstance(transport._pool._network_backend, _Backend)
 
 
 async def test_a_connection_the_server_closed_is_not_reused() -> None:

@@ -174,3 +174,40 @@ def test_upgrade_from_version_2_keeps_data(tmp_path: Path, monkeypatch: pytest.M
     pending, total = upgraded.pending_alerts("d", 10)
     assert total == 1 and pending[0].title == "Cuba"
     upgraded.close()
+
+
+async def test_a_write_from_the_event_loop_waits_for_the_lock_in_a_thread(store: Store) -> None:
+    """While another thread holds the write lock, the event loop keeps running."""
+    import asyncio
+    import threading
+    from functools import partial
+    from types import SimpleNamespace
+
+    from monitor.pipeline import _write
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._tx():
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5) and store.writing
+    timer = threading.Timer(0.3, release.set)  # not on the loop: a blocked loop cannot hang this
+    timer.start()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    await _write(SimpleNamespace(store=store), partial(store.release_source, "x"))  # type: ignore[arg-type]
+    ticker.cancel()
+    holder.join()
+    assert ticks >= 10  # the loop ran while the write waited ~0.3 s for the lock
+    assert not store.writing
