@@ -174,11 +174,14 @@ class Fetcher:
         ``http.allow_private_networks`` is set.
         """
         deadline = time_limit or self._settings.timeout
-        request_headers = {"Accept": accept, **(headers or {})}
+        conditional: dict[str, str] = {}
         if etag:
-            request_headers["If-None-Match"] = etag
+            conditional["If-None-Match"] = etag
         if last_modified:
-            request_headers["If-Modified-Since"] = last_modified
+            conditional["If-Modified-Since"] = last_modified
+        request_headers = {"Accept": accept, **(headers or {}), **conditional}
+        # a redirect to another origin gets none of the configured headers (credentials)
+        foreign_headers = {"Accept": accept, **conditional}
         started = time.perf_counter()
         failures: list[FetchError] = []
 
@@ -203,7 +206,7 @@ class Fetcher:
                     with attempt:
                         result = await self._follow(
                             url,
-                            request_headers,
+                            (request_headers, foreign_headers),
                             max_bytes or self._settings.max_bytes,
                             trusted,
                             lambda: _start(budget, deadline),
@@ -228,7 +231,7 @@ class Fetcher:
     async def _follow(
         self,
         url: str,
-        headers: dict[str, str],
+        header_sets: tuple[dict[str, str], dict[str, str]],
         cap: int,
         trusted: bool,
         started: Callable[[], None],
@@ -242,6 +245,7 @@ class Fetcher:
         current = url
         for hop in range(MAX_REDIRECTS + 1):
             checked = guard and (hop > 0 or not trusted)
+            headers = header_sets[0] if same_origin(current, url) else header_sets[1]
             host = (urlsplit(current).hostname or "").lower()
             await self._wait_for_host(host)
             async with self._global, self._per_host[host]:
@@ -255,6 +259,8 @@ class Fetcher:
                         location = response.headers.get("location")
                         if response.is_redirect and location:
                             target = urljoin(current, location)
+                            if urlsplit(target).scheme not in ("http", "https"):
+                                raise FetchError(f"redirect to a non-HTTP URL: {target}")
                             permanent = permanent and response.status_code in (301, 308)
                             if target in seen:
                                 raise FetchError(f"redirect loop at {target}")
@@ -366,6 +372,14 @@ def _proxied(url: str) -> bool:
     if parts.scheme not in proxies and "all" not in proxies:
         return False
     return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs have the same scheme, host and port."""
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, (pa.hostname or "").lower(), pa.port) == (
+        pb.scheme, (pb.hostname or "").lower(), pb.port,
+    )  # fmt: skip
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:

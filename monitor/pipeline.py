@@ -22,7 +22,7 @@ from monitor import health
 from monitor.config import Settings, SourceConfig
 from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.feeds import parse_feed
-from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher
+from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher, same_origin
 from monitor.matching import Matcher
 from monitor.models import (
     ChangedItem,
@@ -125,8 +125,9 @@ async def _poll_source(
             etag=state.etag,
             last_modified=state.last_modified,
             time_limit=source.timeout,
-            headers=source.headers,
+            headers=_headers_for(source, url),
             accept=ACCEPT_HTML if source.type == "page" else ACCEPT_FEEDS,
+            trusted=state.feed_url is None,  # a feed found on a page is content, not config
         )
         if result.permanent_redirect:
             logger.warning(
@@ -203,6 +204,11 @@ async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:
     return call(**kwargs)
 
 
+def _headers_for(source: SourceConfig, url: str) -> dict[str, str] | None:
+    """The source's configured headers, only for its own origin (they may be credentials)."""
+    return source.headers if same_origin(url, source.url) else None
+
+
 async def read_feed(
     fetcher: Fetcher, source: SourceConfig, result: FetchResult, known_feed: str | None
 ) -> tuple[ParsedFeed, str | None]:
@@ -226,7 +232,7 @@ async def read_feed(
         raise ParseError("not a feed: an HTML page that advertises no RSS, Atom or JSON feed")
     logger.info("source=%s: the page advertises a feed at %s; following it", source.name, found[0])
     feed = await fetcher.fetch(
-        found[0], time_limit=source.timeout, headers=source.headers, trusted=False
+        found[0], time_limit=source.timeout, headers=_headers_for(source, found[0]), trusted=False
     )
     return parse_feed(feed.body, feed.url, feed.headers), found[0]
 

@@ -77,7 +77,7 @@ class RobotsPolicy:
                 trusted=trusted,
             )
         except HTTPStatusError as exc:
-            if 400 <= exc.status < 500:
+            if 400 <= exc.status < 500 and exc.status != 429:  # (RFC 9309: 429 is "unreachable")
                 return _Rules(None, True, "no robots.txt", now + READ_TTL)
             return _Rules(None, False, f"robots.txt unreachable ({exc})", now + ERROR_TTL)
         except FetchError as exc:

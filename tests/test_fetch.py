@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from monitor.config import HttpSettings
-from monitor.errors import BodyTooLarge, FetchConnectError, FetchTimeout, HTTPStatusError
+from monitor.errors import (
+    BodyTooLarge,
+    FetchConnectError,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+)
 from monitor.fetch import Fetcher
 from tests.servers import HTTPFixture, Route
 
@@ -97,3 +103,39 @@ async def test_real_server_deadline_and_streaming_cap(web: HTTPFixture) -> None:
     assert isinstance(slow, FetchTimeout)
     assert isinstance(big, BodyTooLarge)
     assert not isinstance(ok, BaseException) and ok.body == b"<rss/>"
+
+
+async def test_configured_headers_stay_on_their_origin() -> None:
+    """A redirect to another origin gets no configured header (they may be credentials)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "x.org" and request.url.path == "/feed":
+            return httpx.Response(302, headers={"Location": "/moved"})
+        if request.url.host == "x.org":
+            return httpx.Response(302, headers={"Location": "https://cdn.example/feed"})
+        return httpx.Response(200, content=b"<rss/>")
+
+    result = await fetch_with(
+        httpx.MockTransport(handler), headers={"Authorization": "Bearer s3cret", "X-Key": "k"}
+    )
+    assert result.status == 200  # type: ignore[attr-defined]
+    assert [r.url.host for r in seen] == ["x.org", "x.org", "cdn.example"]
+    assert seen[1].headers["Authorization"] == "Bearer s3cret"  # same origin: kept
+    assert "Authorization" not in seen[2].headers and "X-Key" not in seen[2].headers
+    assert seen[2].headers["User-Agent"].startswith("news-monitor/")
+
+
+async def test_redirect_to_a_non_http_url_fails_at_once() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(302, headers={"Location": "file:///etc/passwd"})
+
+    settings = HttpSettings(allow_private_networks=True, retries=3)
+    async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
+        with pytest.raises(FetchError, match="non-HTTP URL: file:///etc/passwd"):
+            await fetcher.fetch("https://x.org/feed")
+    assert len(seen) == 1  # a permanent failure: not retried

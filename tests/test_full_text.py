@@ -157,6 +157,13 @@ def test_feed_discovery_from_an_html_page(
     )  # the feed is polled directly
     feeds = [r for r in site.requests if r.path == "/real-feed.xml"]
     assert "if-none-match" in feeds[-1].headers
+    # the feed URL came from a page, not from the config: the address guard applies to
+    # it on every later poll (the configured page itself stays trusted)
+    path.write_text(path.read_text().replace("allow_private_networks = true", ""))
+    refused = once(path, "--all")
+    assert refused.returncode == 1
+    assert "source=home" in refused.stderr and "loopback" in refused.stderr, refused.stderr
+    assert len([r for r in site.requests if r.path == "/real-feed.xml"]) == len(feeds)
 
 
 def test_broken_selector_and_robots_are_reported(

@@ -82,3 +82,11 @@ async def test_check_url_refuses_private_targets(url: str) -> None:
 
 async def test_check_url_accepts_public_literal() -> None:
     await check_url("https://93.184.216.34/feed")
+
+
+async def test_robots_answered_429_is_unreachable_not_missing(web: HTTPFixture) -> None:
+    web.routes["/robots.txt"] = Route(b"", status=429)
+    settings = HttpSettings(allow_private_networks=True, retries=0, timeout=2)
+    async with Fetcher(settings) as fetcher:
+        reason = await RobotsPolicy(fetcher).check(web.url("/a"), trusted=True)
+    assert reason is not None and "unreachable" in reason  # RFC 9309: 429 is not "no rules"
