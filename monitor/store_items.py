@@ -308,27 +308,24 @@ class ItemQueries(Database):
         values.update(revision=revision, updated_at=now)
         conn.execute(update(items).where(items.c.id == changed.item_id).values(**values))
         story_id = row.story_id or changed.item_id
-        wanted = []
+        stored = 0
         for match in changed.alerts:
             if not match.on_update:
                 continue
-            earlier = conn.execute(
-                select(func.count()).where(
-                    alerts.c.subscriber == match.subscriber,
-                    alerts.c.story_id == story_id,
-                    alerts.c.digest_id.is_not(None),
+            sent, pending, latest = conn.execute(
+                select(
+                    func.count().filter(alerts.c.digest_id.is_not(None)),
+                    func.count().filter(alerts.c.digest_id.is_(None)),
+                    func.max(alerts.c.revision),
+                ).where(alerts.c.subscriber == match.subscriber, alerts.c.story_id == story_id)
+            ).one()
+            if sent and not pending:  # already sent; a pending one will carry the news
+                # numbered per story and subscriber: another outlet's copy of the story
+                # may have been updated (and alerted) before this one
+                stored += self._store_alerts(
+                    conn, changed.item_id, story_id, (latest or 0) + 1, [match], now
                 )
-            ).scalar_one()
-            pending = conn.execute(
-                select(func.count()).where(
-                    alerts.c.subscriber == match.subscriber,
-                    alerts.c.story_id == story_id,
-                    alerts.c.digest_id.is_(None),
-                )
-            ).scalar_one()
-            if earlier and not pending:  # already sent; a pending one will carry the news
-                wanted.append(match)
-        return self._store_alerts(conn, changed.item_id, story_id, revision, wanted, now)
+        return stored
 
     @staticmethod
     def _refresh_raw_hashes(conn: Connection, fresh: Mapping[int, str]) -> None:

@@ -191,6 +191,27 @@ def test_updates_are_silent_unless_asked_for(
             assert item["updated"] is True and item["title"] == "Cuba visa talks (updated)"
 
 
+def test_updates_of_two_copies_of_one_story_are_both_sent(
+    web: HTTPFixture, hooks: HTTPFixture, tmp_path: Path
+) -> None:
+    """Update alerts are numbered per story: the second outlet's update is not dropped."""
+    first = {o: wire_entry(web, o, guid=f"{o}-1") for o in ("wire", "daily")}
+    for outlet, entry in first.items():
+        serve(web, outlet, [entry])
+    path = write_config(tmp_path, config(web, hooks, ["wire", "daily"], updates=True))
+    once(path)
+    assert len(entries_delivered(hooks)) == 1  # one story
+    for outlet, entry in first.items():
+        changed = Entry(f"{entry.title} (updated)", entry.link,
+                        entry.description + "<p>Talks ended on Friday.</p>",
+                        guid=entry.guid, published=entry.published)  # fmt: skip
+        serve(web, outlet, [changed])
+        once(path, "--all")
+    updates = entries_delivered(hooks)[1:]
+    assert [u["updated"] for u in updates] == [True, True]
+    assert [u["source"] for u in updates] == ["wire", "daily"]
+
+
 def test_item_that_leaves_the_feed_and_returns_is_not_new(
     web: HTTPFixture, hooks: HTTPFixture, tmp_path: Path
 ) -> None:
