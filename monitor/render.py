@@ -133,10 +133,19 @@ def group_entries(
     return tuple(Group(w, tuple(grouped[w])) for w in order)
 
 
+def web_link(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL, else None: a feed's ``javascript:``
+    or ``data:`` link is never rendered as a link."""
+    scheme, _, rest = (url or "").strip().partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        return None
+    return (url or "").strip()
+
+
 def _entry(entry: DigestEntry, zone: ZoneInfo) -> RenderedEntry:
     return RenderedEntry(
         title=" ".join(entry["title"].split()),  # no newlines: titles end up in one line
-        url=entry["url"],
+        url=web_link(entry["url"]),
         source=entry["source"],
         local_time=local_time(entry["published_at"], zone),
         snippet=entry["snippet"],
@@ -144,7 +153,8 @@ def _entry(entry: DigestEntry, zone: ZoneInfo) -> RenderedEntry:
         matched_terms=tuple(entry["matched_terms"]),
         watches=tuple(entry["watches"]),
         also_reported_by=tuple(
-            (other["source"], other["title"], other["url"]) for other in entry["also_reported_by"]
+            (other["source"], other["title"], web_link(other["url"]))
+            for other in entry["also_reported_by"]
         ),
         updated=bool(entry.get("updated")),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -91,3 +92,18 @@ def test_feed_content_is_escaped_and_cannot_inject_headers() -> None:
     message = email_message(rendered, sender="a@example.org", to=("b@example.org",))
     assert message["Bcc"] is None
     assert "victim" not in message["Subject"]
+
+
+def test_only_web_links_are_rendered_as_links() -> None:
+    hostile = dataclasses.replace(pending(1, 1, title="Click"), url="javascript:alert(1)")
+    payload = build_payload("D2", "desk", NOW, [hostile, pending(2, 2, title="Fine")])
+    payload["items"][0]["also_reported_by"] = [
+        {"source": "evil", "title": "x", "url": "data:text/html,<b>hi</b>"},
+        {"source": "good", "title": "y", "url": "https://y.org/a"},
+    ]
+    rendered = render_digest(payload, ZoneInfo("UTC"))
+    assert "javascript:" not in rendered.html and "data:text" not in rendered.html
+    assert "javascript:" not in rendered.text
+    assert 'href="https://x.org/2"' in rendered.html and 'href="https://y.org/a"' in rendered.html
+    assert rendered.html.count("<a ") == 2  # the two web links; the others are plain text
+    assert "Click" in rendered.html and "evil" in rendered.html

@@ -25,7 +25,7 @@ from monitor.channels.base import ChannelContext, Progress
 from monitor.channels.http_errors import PERMANENT_STATUSES, retry_after_seconds, transport_failure
 from monitor.config_channels import ChatWebhookConfig, TelegramChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from monitor.render import RenderedDigest, RenderedEntry, mark
+from monitor.render import RenderedDigest, RenderedEntry, mark, web_link
 
 ELLIPSIS = "…"
 MOST_ALSO_LINKS = 10
@@ -165,11 +165,8 @@ def markdown_link(text: str, url: str) -> str:
 
 def link_url(url: str | None) -> str | None:
     """An absolute http(s) ``url`` safe inside chat link markup, else None."""
-    url = one_line(url or "").strip()
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
-        return None
-    return url.translate(_URL_BREAKERS)
+    safe = web_link(one_line(url or ""))
+    return safe.translate(_URL_BREAKERS) if safe is not None else None
 
 
 def meta_text(entry: RenderedEntry) -> str:
