@@ -74,3 +74,14 @@ async def test_max_entries_and_concurrent_deliveries(tmp_path: Path) -> None:
     parsed = feedparser.parse((tmp_path / "feeds" / "newsroom.xml").read_bytes())
     assert len(parsed.entries) == 5
     assert len({e.id for e in parsed.entries}) == 5
+
+
+async def test_control_characters_from_a_feed_do_not_break_the_xml(tmp_path: Path) -> None:
+    feed = channel(tmp_path)
+    await feed.send(digest("d1", ["Bell\x07 and \x01 start\x0b of Cuba talks"]), Progress())
+    await feed.send(digest("d2", ["Next"], minutes=5), Progress())  # the stored entry again
+    path = tmp_path / "feeds" / "newsroom.xml"
+    root = ET.fromstring(path.read_bytes())  # noqa: S314 - our own file
+    titles = [e.findtext(f"{A}title") for e in root.findall(f"{A}entry")]
+    assert titles == ["Next", "Bell and  start of Cuba talks"]
+    assert not feedparser.parse(path.read_bytes()).bozo

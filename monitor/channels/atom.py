@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import re
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -82,6 +83,9 @@ def entries_of(digest: RenderedDigest) -> list[dict[str, Any]]:
     return out
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def feed_xml(config: AtomChannelConfig, subscriber: str, entries: list[dict[str, Any]]) -> bytes:
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
@@ -106,5 +110,7 @@ def feed_xml(config: AtomChannelConfig, subscriber: str, entries: list[dict[str,
             ET.SubElement(entry, f"{{{ATOM}}}category", term=watch)
         ET.SubElement(entry, f"{{{ATOM}}}summary", type="text").text = item["summary"]
         ET.SubElement(entry, f"{{{ATOM}}}content", type="html").text = item["html"]
-    data: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
-    return data
+    # a feed's text may hold characters XML 1.0 forbids (C0 controls): they would make
+    # the whole feed unreadable, so they go; markup never contains them
+    text = _NOT_XML.sub("", ET.tostring(feed, encoding="unicode"))
+    return ("<?xml version='1.0' encoding='utf-8'?>\n" + text).encode("utf-8")
