@@ -84,7 +84,7 @@ class Database:
 
     def ping(self) -> None:
         """Raise StorageError unless the database answers a trivial query."""
-        with self._tx() as conn:
+        with self._read() as conn:  # a readiness probe must not queue behind writers
             conn.exec_driver_sql("SELECT 1")
 
     @contextmanager

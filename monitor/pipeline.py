@@ -234,7 +234,7 @@ async def read_feed(
     feed = await fetcher.fetch(
         found[0], time_limit=source.timeout, headers=_headers_for(source, found[0]), trusted=False
     )
-    return parse_feed(feed.body, feed.url, feed.headers), found[0]
+    return await asyncio.to_thread(parse_feed, feed.body, feed.url, feed.headers), found[0]
 
 
 def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
