@@ -55,6 +55,7 @@ class Database:
         # SQLite takes one writer at a time: this process's writers queue here
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._writers = 0  # write transactions running or waiting in this process
+        self._writers_lock = threading.Lock()  # (+= is not atomic across threads)
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:
@@ -94,12 +95,14 @@ class Database:
             with self._transaction(read_only=False) as conn:
                 yield conn
             return
-        self._writers += 1
+        with self._writers_lock:
+            self._writers += 1
         try:
             with self._write_lock, self._transaction(read_only=False) as conn:
                 yield conn
         finally:
-            self._writers -= 1
+            with self._writers_lock:
+                self._writers -= 1
 
     @property
     def writing(self) -> bool:

@@ -136,10 +136,11 @@ def group_entries(
 def web_link(url: str | None) -> str | None:
     """``url`` when it is an absolute http(s) URL, else None: a feed's ``javascript:``
     or ``data:`` link is never rendered as a link."""
-    scheme, _, rest = (url or "").strip().partition("://")
+    url = (url or "").strip()
+    scheme, _, rest = url.partition("://")
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
         return None
-    return (url or "").strip()
+    return url
 
 
 def _entry(entry: DigestEntry, zone: ZoneInfo) -> RenderedEntry:
