@@ -53,18 +53,26 @@ async def drain(
     *,
     grace: timedelta = timedelta(0),
 ) -> list[DeliveryOutcome]:
-    """Attempt every delivery due by ``now + grace``; return what happened to each."""
-    now = clock()
-    due = store.claim_due_deliveries(now=now, due_before=now + grace, lease=CLAIM_LEASE)
-    if not due:
-        return []
-    limit = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
+    """Attempt every delivery due by ``now + grace`` once; return what happened to each.
 
-    async def bounded(delivery: DueDelivery) -> DeliveryOutcome:
-        async with limit:
-            return await deliver(settings, store, channels, clock, delivery)
-
-    return list(await asyncio.gather(*(bounded(d) for d in due)))
+    Deliveries are claimed a batch of MAX_PARALLEL_DELIVERIES at a time, just before
+    they are attempted, so no claim waits in a queue long enough to expire (and be
+    taken and sent by another worker too).
+    """
+    attempted: set[int] = set()
+    outcomes: list[DeliveryOutcome] = []
+    while True:
+        now = clock()
+        due = store.claim_due_deliveries(
+            now=now, due_before=now + grace, lease=CLAIM_LEASE,
+            limit=MAX_PARALLEL_DELIVERIES, exclude=attempted,
+        )  # fmt: skip
+        if not due:
+            return outcomes
+        attempted.update(d.id for d in due)
+        outcomes += await asyncio.gather(
+            *(deliver(settings, store, channels, clock, d) for d in due)
+        )
 
 
 async def deliver(
@@ -76,7 +84,10 @@ async def deliver(
 ) -> DeliveryOutcome:
     payload = cast(DigestPayload, delivery.payload)
     attempt = delivery.attempts + 1
-    progress = Progress(delivery.parts_sent)
+    # each accepted part is saved at once: a crash between parts resends none of them
+    progress = Progress(
+        delivery.parts_sent, saved=lambda done: store.record_parts_sent(delivery.id, done)
+    )
     try:
         channel = channels.get(delivery.channel)
         if channel is None:

@@ -8,7 +8,7 @@ one. One method is one transaction (see ``db``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,13 +196,23 @@ class DigestQueries(Database):
         return found is not None
 
     def claim_due_deliveries(
-        self, *, now: datetime, due_before: datetime, lease: timedelta, limit: int = 200
+        self,
+        *,
+        now: datetime,
+        due_before: datetime,
+        lease: timedelta,
+        limit: int = 200,
+        exclude: Collection[int] = (),
     ) -> list[DueDelivery]:
-        """Claim pending deliveries whose next attempt is at or before ``due_before``."""
+        """Claim pending deliveries whose next attempt is at or before ``due_before``.
+
+        ``exclude``: ids not to claim (those already attempted by this drain).
+        """
         claimable = and_(
             deliveries.c.status == "pending",
             deliveries.c.next_attempt_at <= due_before,
             or_(deliveries.c.claim_expires_at.is_(None), deliveries.c.claim_expires_at < now),
+            deliveries.c.id.not_in(list(exclude)),
         )
         claimed: list[DueDelivery] = []
         with self._tx() as conn:
@@ -232,6 +242,15 @@ class DigestQueries(Database):
                         )
                     )
         return claimed
+
+    def record_parts_sent(self, delivery_id: int, parts_sent: int) -> None:
+        """A multi-part delivery's progress, saved as each part is accepted."""
+        with self._tx() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(parts_sent=parts_sent)
+            )
 
     def finish_delivery(
         self,

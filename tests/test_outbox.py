@@ -126,3 +126,55 @@ def test_backoff_doubles_and_caps() -> None:
     assert 4.5 <= waits[0] <= 5.5
     assert 9 <= waits[1] <= 11
     assert max(waits) <= 3600 * 1.1
+
+
+def parts_saved(store: Store) -> list[int]:
+    with store.engine.connect() as conn:
+        return list(conn.exec_driver_sql("SELECT parts_sent FROM deliveries").scalars())
+
+
+async def test_each_accepted_part_is_saved_before_the_next_is_sent(store: Store) -> None:
+    """A process killed between parts must not send the accepted ones again."""
+    seen_in_db: list[list[int]] = []
+
+    class ThreeParts:
+        name = "hook"
+
+        async def send(self, digest: RenderedDigest, progress: Progress) -> None:
+            for _ in range(progress.done, 3):
+                progress.part_sent()
+                seen_in_db.append(parts_saved(store))
+
+    (outcome,) = await outbox.drain(settings(), store, {"hook": ThreeParts()}, Clock())
+    assert outcome.status == "sent"
+    assert seen_in_db == [[1], [2], [3]]
+
+
+async def test_a_large_backlog_is_claimed_a_batch_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No claim waits behind others long enough to expire; each due delivery is tried once."""
+    names = [f"c{n}" for n in range(20)]
+    entry = FeedItem("k2", "https://x.org/k2", "https://x.org/k2", "Cuba again", "s", NOW)
+    match = AlertMatch("newsroom", ("w",), ("Cuba",), "Cuba", ())
+    store.claim_source("s", "u", now=NOW, lease=timedelta(minutes=5), due_before=NOW)
+    store.save_poll("s", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                    new_items=[NewItem(entry, True, (match,))])  # fmt: skip
+    store.create_digest("newsroom", channels=names, now=NOW, max_items=10, due_before=NOW,
+                        next_digest_at=NOW, build=lambda p, m: new_payload("newsroom", NOW, p, m))  # fmt: skip
+    claimed: list[int] = []
+    claim = store.claim_due_deliveries
+
+    def counting(**kw: object) -> list[object]:
+        found = claim(**kw)  # type: ignore[arg-type]
+        claimed.append(len(found))
+        return found  # type: ignore[return-value]
+
+    monkeypatch.setattr(store, "claim_due_deliveries", counting)
+    channels = {n: Scripted(n) for n in ["hook", *names]}
+    channels["c3"] = Scripted("c3", TransientDeliveryError("HTTP 500"))
+    clock = Clock()
+    outcomes = await outbox.drain(settings(), store, channels, clock, grace=timedelta(minutes=5))
+    assert sorted(o.status for o in outcomes) == ["retry"] + ["sent"] * 20
+    assert max(claimed) <= outbox.MAX_PARALLEL_DELIVERIES and claimed[-1] == 0
+    assert all(len(c.sent) == 1 for n, c in channels.items() if n != "c3")

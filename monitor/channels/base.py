@@ -15,6 +15,7 @@ touch storage: the outbox records every attempt.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,15 +35,19 @@ def write_atomically(path: Path, data: bytes) -> None:
 class Progress:
     """How many parts of a multi-part delivery the service has accepted.
 
-    The outbox persists ``done`` with every attempt, so a retry after part 3 of 5
-    failed resends parts 3 to 5 only. A channel that sends one message ignores it.
+    The outbox saves ``done`` as each part is accepted (``saved``), so a retry after
+    part 3 of 5 failed, or a restart after a crash, resends parts 3 to 5 only. A
+    channel that sends one message ignores it.
     """
 
-    def __init__(self, done: int = 0) -> None:
+    def __init__(self, done: int = 0, saved: Callable[[int], None] | None = None) -> None:
         self.done = done
+        self._saved = saved
 
     def part_sent(self) -> None:
         self.done += 1
+        if self._saved is not None:
+            self._saved(self.done)
 
 
 @dataclass(frozen=True, slots=True)
