@@ -101,7 +101,9 @@ class Daemon:
         return Generation(settings, runtime, channels)
 
     def _request_reload(self) -> None:
-        asyncio.get_running_loop().create_task(self._reload())
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._inflight.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._inflight.discard)
 
     async def _reload(self) -> None:
         path: Path = self.generation.settings.path
@@ -110,10 +112,15 @@ class Daemon:
         except ConfigError as exc:
             logger.error("SIGHUP: the new config is invalid; keeping the running one:\n%s", exc)
             return
-        if settings.http != self.generation.settings.http:
-            logger.warning("SIGHUP: [http] changes take effect at the next restart")
         add_secrets(settings.secrets())
-        self.generation = self._build(settings)
+        try:
+            generation = self._build(settings)
+        except Exception as exc:  # a bug must not leave the daemon half-reloaded
+            logger.error("SIGHUP: cannot apply the new config (%r); keeping the running one", exc)
+            return
+        for change in restart_needed(self.generation.settings, settings):
+            logger.warning("SIGHUP: %s take effect at the next restart", change)
+        self.generation = generation
         for job in self._scheduler.get_jobs():
             if job.id.startswith(("source:", "subscriber:")):
                 job.remove()
@@ -223,10 +230,7 @@ class Daemon:
         address = settings.server.address
         if address is None:
             return None
-        feeds = {
-            c.name: settings.resolve_path(c.path) for c in settings.channels if c.type == "atom"
-        }
-        server = StatusServer(address, self.metrics, self._readiness, feeds)
+        server = StatusServer(address, self.metrics, self._readiness, atom_feeds(settings))
         server.start()
         return server
 
@@ -254,3 +258,17 @@ class Daemon:
         if still:
             logger.warning("stopped %d jobs still running after the grace period", len(still))
             await asyncio.gather(*still, return_exceptions=True)
+
+
+def restart_needed(old: Settings, new: Settings) -> list[str]:
+    """The changes between two configs that a reload cannot apply (set up at start)."""
+    changes = [f"[{section}] changes" for section in ("http", "storage", "server")
+               if getattr(old, section) != getattr(new, section)]  # fmt: skip
+    if atom_feeds(old) != atom_feeds(new):
+        changes.append("new or moved atom feeds (served at /feeds/)")
+    return changes
+
+
+def atom_feeds(settings: Settings) -> dict[str, Path]:
+    """The atom channels' files, by channel name, as the status endpoint serves them."""
+    return {c.name: settings.resolve_path(c.path) for c in settings.channels if c.type == "atom"}

@@ -133,3 +133,48 @@ def test_endpoint_reload_and_graceful_stop(
         assert store.delivery_counts().get("pending", 0) == 0  # the slow delivery completed
     finally:
         store.close()
+
+
+def test_reload_names_the_changes_that_wait_for_a_restart(tmp_path: Path) -> None:
+    from monitor import config
+    from monitor.scheduler import restart_needed
+
+    base = """
+[storage]
+url = "sqlite:///a.db"
+
+[[sources]]
+name = "s"
+url = "https://example.org/feed.xml"
+
+[[watches]]
+name = "w"
+terms = ["Cuba"]
+
+[[channels]]
+name = "out"
+type = "file"
+path = "out"
+{extra}
+[[subscribers]]
+name = "desk"
+watches = ["w"]
+channels = ["out"]
+"""
+    atom = '\n[[channels]]\nname = "feed"\ntype = "atom"\npath = "feeds/desk.xml"\n'
+    variants = {
+        "same": base.format(extra=""),
+        "server": base.format(extra="") + '\n[server]\nlisten = "127.0.0.1:9108"\n',
+        "storage": base.format(extra="").replace("a.db", "b.db"),
+        "atom": base.format(extra=atom),
+    }
+    loaded = {}
+    for name, text in variants.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(text, encoding="utf-8")
+        loaded[name] = config.load(path, {})
+    same = loaded["same"]
+    assert restart_needed(same, same) == []
+    assert restart_needed(same, loaded["server"]) == ["[server] changes"]
+    assert restart_needed(same, loaded["storage"]) == ["[storage] changes"]
+    assert restart_needed(same, loaded["atom"]) == ["new or moved atom feeds (served at /feeds/)"]
