@@ -36,7 +36,7 @@ from monitor.config_channels import (
     WebhookChannelConfig,
 )
 from monitor.config_checks import check_references
-from monitor.config_types import Duration, HttpURL, Name, Section
+from monitor.config_types import Duration, HttpURL, Name, PositiveDuration, Section
 from monitor.errors import ConfigError
 from monitor.schedule import (
     Schedule,
@@ -80,7 +80,7 @@ class StorageSettings(Section):
 
 
 class StorySettings(Section):
-    window: Duration = timedelta(days=3)
+    window: PositiveDuration = timedelta(days=3)
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.4
 
 
@@ -95,11 +95,11 @@ class HttpSettings(Section):
 
 
 class DefaultSettings(Section):
-    interval: Duration = timedelta(minutes=15)
-    min_interval: Duration = timedelta(minutes=5)
-    max_backoff: Duration = timedelta(hours=24)
+    interval: PositiveDuration = timedelta(minutes=15)
+    min_interval: PositiveDuration = timedelta(minutes=5)
+    max_backoff: PositiveDuration = timedelta(hours=24)
     max_age: Duration = timedelta(days=3)
-    stale_after: Duration = timedelta(days=7)  # no new item for this long: reported as stale
+    stale_after: PositiveDuration = timedelta(days=7)  # no new item this long: reported stale
     alert_after_failures: Annotated[int, Field(ge=1)] = 5  # then the admin channel hears
 
 
@@ -128,17 +128,17 @@ class ServerSettings(Section):
 
 
 class DeliverySettings(Section):
-    retry_initial: Duration = timedelta(seconds=5)
-    retry_max: Duration = timedelta(hours=1)
-    give_up_after: Duration = timedelta(hours=24)
+    retry_initial: PositiveDuration = timedelta(seconds=5)
+    retry_max: PositiveDuration = timedelta(hours=1)
+    give_up_after: PositiveDuration = timedelta(hours=24)
 
 
 class SourceConfig(Section):
     name: Name
     url: HttpURL
     type: Literal["feed", "page"] = "feed"
-    interval: Duration | None = None
-    min_interval: Duration | None = None
+    interval: PositiveDuration | None = None
+    min_interval: PositiveDuration | None = None
     cron: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: Annotated[float, Field(gt=0)] | None = None

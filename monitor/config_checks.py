@@ -7,7 +7,6 @@ reported at once, each naming the file and the key.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,10 +51,6 @@ def check_references(settings: Settings) -> None:
         key = f"sources[{i}] ({source.name})"
         if source.interval is not None and source.cron is not None:
             problems.append(f"{key}: set either interval or cron, not both")
-        if source.interval is not None and source.interval <= timedelta(0):
-            problems.append(f"{key}.interval: must be longer than zero")
-        if source.min_interval is not None and source.min_interval <= timedelta(0):
-            problems.append(f"{key}.min_interval: must be longer than zero")
         if source.cron is not None:
             try:
                 parse_cron(source.cron, ZoneInfo("UTC"))

@@ -10,13 +10,22 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from monitor.schedule import parse_duration
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=100)]
 
 

@@ -84,6 +84,12 @@ def test_relative_storage_path_resolves_against_config_folder(tmp_path: Path) ->
 
 
 BAD_CONFIGS = [
+    pytest.param('[defaults]\ninterval = "0s"\n' + BASE, "defaults.interval",
+                 "must be longer than zero", id="zero-default-interval"),
+    pytest.param('[delivery]\nretry_initial = "0m"\n' + BASE, "delivery.retry_initial",
+                 "must be longer than zero", id="zero-retry"),
+    pytest.param('[stories]\nwindow = "0d"\n' + BASE, "stories.window",
+                 "must be longer than zero", id="zero-story-window"),
     pytest.param("bogus = 1\n" + BASE, "bogus", "unknown key", id="unknown-top-level-key"),
     pytest.param(
         BASE.replace('url = "https://news.example.org/feed.xml"', 'url = "https://news.example.org/feed.xml"\nintervall = "5m"'),
