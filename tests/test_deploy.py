@@ -127,6 +127,7 @@ def test_compose_file() -> None:
     services = compose["services"]
     assert services["news-monitor"]["command"] == ["run"]
     assert services["once"]["command"] == ["once"]
+    assert services["once"]["healthcheck"] == {"disable": True}  # the image's probes /healthz
     assert any(v.endswith(":/data") for v in services["news-monitor"]["volumes"])
     assert "news-monitor-data" in compose["volumes"]
     assert services["news-monitor"]["ports"] == ["127.0.0.1:9108:9108"]
