@@ -146,7 +146,8 @@ async def _poll_source(
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
-            health.after_success(settings, store, source, state, 0, rt.clock())
+            await _write(rt, partial(health.after_success, settings, store, source, state, 0),
+                         now=rt.clock())  # fmt: skip
             return PollOutcome(
                 source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
             )
@@ -176,21 +177,23 @@ async def _poll_source(
             story_window=settings.stories.window,
             similarity=settings.stories.similarity,
         )
-        health.after_success(settings, store, source, state, stored, rt.clock())
+        await _write(rt, partial(health.after_success, settings, store, source, state, stored),
+                     now=rt.clock())  # fmt: skip
         return PollOutcome(
             source.name, "ok", items=len(parsed.entries), new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-        return _failed(rt, source, state.consecutive_failures + 1, str(exc), started, retry_after)
+        failures, error = state.consecutive_failures + 1, str(exc)
+        return await _write(rt, partial(_failed, rt, source, failures, error, started, retry_after))
     except asyncio.CancelledError:
         store.release_source(source.name)
         raise
     except Exception as exc:  # a bug must not stop the other sources
         logger.error("source=%s crashed", source.name, exc_info=exc)
-        error = f"internal error: {exc!r}"
-        return _failed(rt, source, state.consecutive_failures + 1, error, started, None)
+        failures, error = state.consecutive_failures + 1, f"internal error: {exc!r}"
+        return await _write(rt, partial(_failed, rt, source, failures, error, started, None))
 
 
 async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:

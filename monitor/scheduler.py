@@ -21,6 +21,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,10 @@ class Daemon:
             await self._digests(immediate_only=True)
 
     async def _digests(self, *, immediate_only: bool = False) -> None:
-        created = create_due_digests(self.generation.runtime, immediate_only=immediate_only)
+        # in a thread: freezing a digest waits for the write lock, as polls save theirs
+        created = await asyncio.to_thread(
+            partial(create_due_digests, self.generation.runtime, immediate_only=immediate_only)
+        )
         if created:
             self.metrics.record_digests(created)
             await self._drain()
