@@ -186,7 +186,14 @@ async def _poll_source(
     except (FetchError, ParseError) as exc:
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
         failures, error = state.consecutive_failures + 1, str(exc)
-        return await _write(rt, partial(_failed, rt, source, failures, error, started, retry_after))
+        # a feed found on the page that is gone or no feed now: discover it again next time
+        gone = isinstance(exc, ParseError) or (
+            isinstance(exc, HTTPStatusError) and exc.status in (404, 410)
+        )
+        forget = state.feed_url is not None and gone
+        return await _write(
+            rt, partial(_failed, rt, source, failures, error, started, retry_after, forget)
+        )
     except asyncio.CancelledError:
         store.release_source(source.name)
         raise
@@ -387,6 +394,7 @@ def _failed(
     error: str,
     started: float,
     retry_after: float | None,
+    forget_feed: bool = False,
 ) -> PollOutcome:
     settings, now = rt.settings, rt.clock()
     interval = settings.source_interval(source)
@@ -398,7 +406,11 @@ def _failed(
         failures=failures,
         retry_after=retry_after,
     )
-    rt.store.record_poll_failure(source.name, now=now, error=error, next_poll_at=now + wait)
+    rt.store.record_poll_failure(
+        source.name, now=now, error=error, next_poll_at=now + wait, forget_feed=forget_feed
+    )
+    if forget_feed:
+        error = f"{error}; the page will be read again to find its feed"
     health.after_failure(settings, rt.store, source, failures, error, now)
     if failures > 1:
         error = f"{error} ({failures} failures in a row; next try in {format_duration(wait)})"

@@ -224,14 +224,30 @@ class Store(ItemQueries, DigestQueries, Database):
         return stored, alerted
 
     def record_poll_failure(
-        self, name: str, *, now: datetime, error: str, next_poll_at: datetime
+        self,
+        name: str,
+        *,
+        now: datetime,
+        error: str,
+        next_poll_at: datetime,
+        forget_feed: bool = False,
     ) -> int:
-        """Count a failed poll, release the claim; returns consecutive failures."""
+        """Count a failed poll, release the claim; returns consecutive failures.
+
+        ``forget_feed``: the feed discovered on the source's page is gone; the next poll
+        reads the page again (and its validators belonged to the old feed).
+        """
+        forget = (
+            {"feed_url": None, "etag": None, "last_modified": None, "body_hash": None}
+            if forget_feed
+            else {}
+        )
         with self._tx() as conn:
             conn.execute(
                 update(sources)
                 .where(sources.c.name == name)
                 .values(
+                    **forget,
                     first_polled_at=func.coalesce(sources.c.first_polled_at, now),
                     last_polled_at=now,
                     next_poll_at=next_poll_at,

@@ -262,3 +262,35 @@ def test_page_canonical_identifies_the_story(
     result = once(path)
     assert "source=pub status=ok items=1 new=1 matches=0" in result.stderr
     assert len(delivered(hooks)) == 1
+
+
+def test_a_discovered_feed_that_is_gone_is_discovered_again(
+    site: HTTPFixture, hooks: HTTPFixture, tmp_path: Path
+) -> None:
+    def home(feed: str) -> Route:
+        return Route(f'<html><head><link rel="alternate" type="application/rss+xml" '
+                     f'href="{feed}"></head><body>Welcome</body></html>'.encode(),
+                     content_type="text/html")  # fmt: skip
+
+    site.routes["/home"] = home("/old-feed.xml")
+    site.routes["/old-feed.xml"] = Route(rss("Old", [
+        Entry("Visa backlog grows", site.url("/x/visa-backlog"), "visa", published=hours_ago(1)),
+    ]))  # fmt: skip
+    sources = f'[[sources]]\nname = "home"\nurl = "{site.url("/home")}"\n'
+    path = write_config(tmp_path, config(site, hooks, sources))
+    assert once(path).returncode == 0
+    # the site moves its feed: the old one answers 404, the page points to the new one
+    del site.routes["/old-feed.xml"]
+    site.routes["/home"] = home("/new-feed.xml")
+    site.routes["/new-feed.xml"] = Route(rss("New", [
+        Entry("Visa interviews resume", site.url("/x/visa-interviews"), "visa",
+              published=hours_ago(1)),
+    ]))  # fmt: skip
+    failed = once(path, "--all")
+    assert failed.returncode == 1
+    assert "the page will be read again to find its feed" in failed.stderr, failed.stderr
+    assert once(path, "--all").returncode == 0
+    assert [i["title"] for i in delivered(hooks)] == [
+        "Visa backlog grows",
+        "Visa interviews resume",
+    ]
