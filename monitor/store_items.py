@@ -86,13 +86,14 @@ class _Known:
 
 
 def _shared_keys(
-    conn: Connection, pairs: Sequence[tuple[int, int]]
+    conn: Connection, pairs: Sequence[tuple[int, int]], source: str
 ) -> Iterable[tuple[int, int, int]]:
     """(new item's index, stored item id, keys shared) for pairs sharing enough keys.
 
     The counting happens in the database: ``mine`` lists each new item's index keys,
     stock-phrase keys (held by more than COMMON_KEY items) are left out, and only
-    stored items sharing at least MIN_SHARED_KEYS keys come back, most shared first.
+    stored items of other sources sharing at least MIN_SHARED_KEYS keys come back, most
+    shared first (so a source's own look-alike items never crowd out the shortlist).
     Plain SQL with positional parameters: building this with SQLAlchemy constructs
     would compile a new statement (thousands of bind parameters) for every poll.
     """
@@ -104,15 +105,17 @@ def _shared_keys(
         # a key is common when a (COMMON_KEY + 1)-th holder exists: at most that many
         # index entries are read per key, however many items hold it
         "rare AS (SELECT n, key FROM mine WHERE NOT EXISTS (SELECT 1 FROM story_keys "
-        f"WHERE story_keys.key = mine.key LIMIT 1 OFFSET {COMMON_KEY})) "
+        f"WHERE story_keys.key = mine.key LIMIT 1 OFFSET {COMMON_KEY})), "
         # CROSS JOIN fixes the order in SQLite: the rare keys first, then their holders
         # (otherwise the planner may read every holder of a common key, then filter)
-        "SELECT rare.n, story_keys.item_id, count(*) AS shared "
+        "shared AS (SELECT rare.n, story_keys.item_id, count(*) AS shared "
         "FROM rare CROSS JOIN story_keys WHERE story_keys.key = rare.key "
-        f"GROUP BY rare.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS} "
-        "ORDER BY rare.n, shared DESC"
+        f"GROUP BY rare.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS}) "
+        "SELECT shared.n, shared.item_id, shared.shared FROM shared "
+        f"JOIN items ON items.id = shared.item_id WHERE items.source <> {mark} "
+        "ORDER BY shared.n, shared.shared DESC"
     )
-    flat = tuple(value for pair in pairs for value in pair)
+    flat = (*(value for pair in pairs for value in pair), source)
     return [(int(n), int(item), int(count)) for n, item, count in conn.exec_driver_sql(sql, flat)]
 
 
@@ -124,7 +127,7 @@ def _closest_stories(
     pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
              for key in set(new.story_keys)]  # fmt: skip
     for start in range(0, len(pairs), 2000):  # two parameters a pair; SQLite allows 32,766
-        for n, item_id, _shared in _shared_keys(conn, pairs[start : start + 2000]):
+        for n, item_id, _shared in _shared_keys(conn, pairs[start : start + 2000], source):
             if len(shortlist[n]) < MAX_CANDIDATES:
                 shortlist[n].append(item_id)
     ids = sorted({i for listed in shortlist for i in listed})

@@ -328,6 +328,16 @@ def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
     with store.engine.begin() as conn:
         rows = [(7, i) for i in range(20_000)] + [(k, 1) for k in range(100, 104)]
         conn.exec_driver_sql("INSERT INTO story_keys (key, item_id) VALUES (?, ?)", rows)
+        for item_id, source in ((1, "other"), (2, "mine")):
+            conn.exec_driver_sql(
+                "INSERT INTO items (id, source, key_hash, item_key, title, summary, content, "
+                "first_seen_at, alertable) VALUES (?, ?, ?, ?, '', '', '', ?, 1)",
+                (item_id, source, f"h{item_id}", f"k{item_id}", "2026-11-27 00:00:00"),
+            )
+        # item 2 shares the same keys but is of the new item's own source: not a candidate
+        conn.exec_driver_sql(
+            "INSERT INTO story_keys (key, item_id) VALUES (?, 2)", [(k,) for k in range(100, 104)]
+        )
     steps = [0]
 
     def count() -> int:
@@ -338,7 +348,7 @@ def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
         raw = conn.connection.driver_connection
         assert raw is not None
         raw.set_progress_handler(count, 100)
-        found = list(_shared_keys(conn, [(0, 7), (0, 100), (0, 101), (0, 102)]))
+        found = list(_shared_keys(conn, [(0, 7), (0, 100), (0, 101), (0, 102)], "mine"))
         raw.set_progress_handler(None, 0)
     store.close()
     assert found == [(0, 1, 3)]  # the common key 7 does not count
