@@ -262,7 +262,9 @@ class Fetcher:
                             if urlsplit(target).scheme not in ("http", "https"):
                                 raise FetchError(f"redirect to a non-HTTP URL: {target}")
                             permanent = permanent and response.status_code in (301, 308)
-                            if target in seen:
+                            # back to a URL already asked: a loop, unless this answer set a
+                            # cookie (a consent or session check that sends you back)
+                            if target in seen and "set-cookie" not in response.headers:
                                 raise FetchError(f"redirect loop at {target}")
                             seen.add(target)
                             current = target

@@ -139,3 +139,19 @@ async def test_redirect_to_a_non_http_url_fails_at_once() -> None:
         with pytest.raises(FetchError, match="non-HTTP URL: file:///etc/passwd"):
             await fetcher.fetch("https://x.org/feed")
     assert len(seen) == 1  # a permanent failure: not retried
+
+
+async def test_a_cookie_check_that_sends_you_back_is_not_a_loop() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/check":
+            return httpx.Response(302, headers={"Location": "/feed", "Set-Cookie": "ok=1; Path=/"})
+        if "ok=1" not in request.headers.get("cookie", ""):
+            return httpx.Response(302, headers={"Location": "/check"})
+        return httpx.Response(200, content=b"<rss/>")
+
+    result = await fetch_with(httpx.MockTransport(handler))
+    assert result.status == 200  # type: ignore[attr-defined]
+    assert [r.url.path for r in seen] == ["/feed", "/check", "/feed"]
