@@ -127,3 +127,11 @@ async def test_implicit_tls(certificate: ssl.SSLContext) -> None:
     ) as server:
         await channel(server.port, "tls").send(hostile_digest(), Progress())
         assert len(server.messages) == 1
+
+
+def test_an_smtp_error_that_quotes_the_password_does_not_carry_it() -> None:
+    from monitor.channels.email import _reason
+
+    error = OSError("server said: AUTH PLAIN s3cret-pass rejected")
+    assert _reason(error, "s3cret-pass") == "server said: AUTH PLAIN *** rejected"
+    assert _reason(OSError(""), None) == "no detail"

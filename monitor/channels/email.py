@@ -62,11 +62,13 @@ class EmailChannel:
             where = f"{config.host}:{config.effective_port}"
             raise TransientDeliveryError(
                 f"channel {self.name}: cannot reach SMTP server {where} ({type(exc).__name__}: "
-                f"{_reason(exc)})"
+                f"{_reason(exc, config.password)})"
             ) from None
 
 
-def _reason(exc: BaseException) -> str:
-    """The exception's own words, without anything that could hold the password."""
+def _reason(exc: BaseException, password: str | None) -> str:
+    """The exception's own words (200 characters at most), the password taken out."""
     text = str(exc).strip() or "no detail"
+    if password:
+        text = text.replace(password, "***")
     return text[:200]
