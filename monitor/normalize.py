@@ -29,20 +29,22 @@ __all__ = [
     "is_tracking_param",
 ]
 
-_SPACE = re.compile(r"\s+")
+# raw-text and template elements whose content is not visible text
+_HIDDEN = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
 
 
 def html_to_text(fragment: str) -> str:
     """Visible text of an HTML fragment (a feed summary), whitespace collapsed."""
     if "<" not in fragment and "&" not in fragment:
-        return _SPACE.sub(" ", fragment).strip()
+        return collapse_space(fragment)
     tree = LexborHTMLParser(f"<body>{fragment}</body>")
-    for node in tree.css("script, style, noscript, template"):
-        node.decompose()
+    if _HIDDEN.search(fragment) is not None:
+        for node in tree.css("script, style, noscript, template"):
+            node.decompose()
     body = tree.body
-    text = body.text(separator=" ") if body is not None else ""
-    return _SPACE.sub(" ", text).strip()
+    return collapse_space(body.text(separator=" ") if body is not None else "")
 
 
 def collapse_space(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    """Runs of whitespace (``str.isspace``, as ``\\s`` in a regex) become one space; trimmed."""
+    return " ".join(text.split())

@@ -44,6 +44,11 @@ _OWN_STORIES = (
 )
 
 
+# a new item to insert: the item, its URL hash, the story it joins by similarity, and
+# the (item id, story id) of a stored item with its URL or text, if any
+_Row = tuple[NewItem, str | None, int | None, tuple[int, int] | None]
+
+
 @dataclass(slots=True)
 class _Known:
     """Stored items with a given canonical URL or content fingerprint: (id, story id)."""
@@ -215,52 +220,97 @@ class ItemQueries(Database):
                       for n in news]  # fmt: skip
         known = _Known.load(conn, url_hashes, [n.fingerprint for n in news])
         stories = _closest_stories(conn, source, news, cluster_since, threshold)
+        # Two rounds of one executemany each: first the items that are no copy of an
+        # earlier item of this poll, then those copies, which need their originals' ids.
+        batch: list[_Row] = []
+        copies: list[tuple[NewItem, str | None]] = []
+        batch_seen: set[str] = set()
+        for new, url_hash, story in zip(news, url_hashes, stories, strict=True):
+            marks = {m for m in (url_hash, new.fingerprint) if m is not None}
+            if marks & batch_seen and known.find(url_hash, new.fingerprint) is None:
+                copies.append((new, url_hash))
+                continue
+            batch_seen |= marks
+            batch.append((new, url_hash, story, known.find(url_hash, new.fingerprint)))
         stored = alerted = 0
         first_id: int | None = None
-        statement = self._insert_ignore(conn, items, "source", "key_hash", returning=items.c.id)
-        keys: list[dict[str, int]] = []
-        for new, url_hash, story in zip(news, url_hashes, stories, strict=True):
-            item = new.item
-            same = known.find(url_hash, new.fingerprint)
-            story_id = same[1] if same else story
-            values = {
-                "source": source,
-                "key_hash": short_hash(item.key),
-                "url_hash": url_hash,
-                "item_key": item.key,
-                "url": item.url,
-                "canonical_url": item.canonical_url,
-                "title": item.title,
-                "summary": item.summary,
-                "content": item.content,
-                "language": item.language,
-                "published_at": item.published_at,
-                "first_seen_at": now,
-                "alertable": new.alertable and same is None,
-                "duplicate_of": same[0] if same else None,
-                "feed_hash": new.feed_hash,
-                "raw_hash": new.raw_hash,
-                "fingerprint": new.fingerprint,
-                "story_id": story_id,
-                "revision": 0,
-                "sketch": new.sketch,
-            }
-            item_id: int | None = conn.execute(statement, values).scalar()
-            if item_id is None:
-                continue
-            stored += 1
-            first_id = first_id if first_id is not None else item_id
-            known.add(url_hash, new.fingerprint, item_id, story_id or item_id)
-            keys.extend({"key": k, "item_id": item_id} for k in set(new.story_keys))
-            if same is None and new.alertable and new.alerts:
-                alerted += self._store_alerts(
-                    conn, item_id, story_id or item_id, 0, new.alerts, now
-                )
+        keys: list[tuple[int, int]] = []
+        for _ in range(2):
+            ids = self._insert_items(conn, source, now, batch)
+            for (new, url_hash, story, same), item_id in zip(batch, ids, strict=True):
+                if item_id is None:  # already stored (the same key twice)
+                    continue
+                story_id = same[1] if same else story
+                stored += 1
+                first_id = item_id if first_id is None else min(first_id, item_id)
+                known.add(url_hash, new.fingerprint, item_id, story_id or item_id)
+                keys.extend((k, item_id) for k in set(new.story_keys))
+                if same is None and new.alertable and new.alerts:
+                    alerted += self._store_alerts(
+                        conn, item_id, story_id or item_id, 0, new.alerts, now
+                    )
+            # then the copies: their originals are stored and known by now
+            batch = [(n, u, None, known.find(u, n.fingerprint)) for n, u in copies]
         if first_id is not None:  # an item that joined no story is the first of its own
             conn.execute(_OWN_STORIES, {"first_id": first_id})
-        if keys:
-            conn.execute(story_keys.insert(), keys)
+        if keys:  # plain driver rows: SQLAlchemy would build a parameter dict per row
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            conn.exec_driver_sql(
+                f"INSERT INTO story_keys (key, item_id) VALUES ({mark}, {mark})",  # noqa: S608
+                keys,
+            )
         return stored, alerted
+
+    def _insert_items(
+        self,
+        conn: Connection,
+        source: str,
+        now: datetime,
+        batch: Sequence[_Row],
+    ) -> list[int | None]:
+        """Insert new items in one executemany; their ids in order (None: was stored).
+
+        The write transaction holds the database, so the rows above the highest id
+        before the insert are exactly this batch's.
+        """
+        if not batch:
+            return []
+        before = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one()
+        rows = []
+        for new, url_hash, story, same in batch:
+            item = new.item
+            rows.append(
+                {
+                    "source": source,
+                    "key_hash": short_hash(item.key),
+                    "url_hash": url_hash,
+                    "item_key": item.key,
+                    "url": item.url,
+                    "canonical_url": item.canonical_url,
+                    "title": item.title,
+                    "summary": item.summary,
+                    "content": item.content,
+                    "language": item.language,
+                    "published_at": item.published_at,
+                    "first_seen_at": now,
+                    "alertable": new.alertable and same is None,
+                    "duplicate_of": same[0] if same else None,
+                    "feed_hash": new.feed_hash,
+                    "raw_hash": new.raw_hash,
+                    "fingerprint": new.fingerprint,
+                    "story_id": same[1] if same else story,
+                    "revision": 0,
+                    "sketch": new.sketch,
+                }
+            )
+        conn.execute(self._insert_ignore(conn, items, "source", "key_hash"), rows)
+        found = conn.execute(
+            select(items.c.key_hash, items.c.id).where(
+                items.c.source == source, items.c.id > before
+            )
+        )
+        inserted = {key_hash: item_id for key_hash, item_id in found}
+        return [inserted.get(row["key_hash"]) for row in rows]
 
     def _store_alerts(
         self,

@@ -112,6 +112,41 @@ def test_items_stored_once_and_duplicate_urls_not_alerted(store: Store) -> None:
                            new_items=again) == (1, 0)  # fmt: skip
 
 
+def test_copies_within_one_poll_join_their_original(store: Store) -> None:
+    """A feed listing one story twice (same URL, or same text under another URL) in
+    one poll: both rows stored, the copy points at the original and is not alerted."""
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
+    new = [
+        NewItem(item("a"), True, (alert(),), fingerprint="fp-a"),
+        NewItem(item("a-again", url="https://x.org/a"), True, (alert(),)),
+        NewItem(item("b"), True, (alert("desk"),), fingerprint="fp-b"),
+        NewItem(
+            item("b-moved", url="https://x.org/elsewhere"),
+            True,
+            (alert("desk"),),
+            fingerprint="fp-b",
+        ),
+        NewItem(item("c"), True, (alert(),)),
+    ]
+    assert store.save_poll("s1", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                           new_items=new) == (5, 3)  # fmt: skip
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT item_key, id, duplicate_of, story_id, alertable FROM items ORDER BY id")
+        ).all()
+    by_key = {r.item_key: r for r in rows}
+    assert by_key["a-again"].duplicate_of == by_key["a"].id
+    assert by_key["a-again"].story_id == by_key["a"].story_id == by_key["a"].id
+    assert by_key["b-moved"].duplicate_of == by_key["b"].id
+    assert by_key["b-moved"].story_id == by_key["b"].id
+    assert by_key["c"].story_id == by_key["c"].id and by_key["c"].duplicate_of is None
+    assert not by_key["a-again"].alertable and not by_key["b-moved"].alertable
+    # the same keys again in a later poll: nothing new is stored
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=None)
+    assert store.save_poll("s1", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                           new_items=new[:2]) == (0, 0)  # fmt: skip
+
+
 def test_digest_freezes_pending_alerts_once_and_carries_the_rest(store: Store) -> None:
     store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
     new = [NewItem(item(k), True, (alert(),)) for k in "abc"]

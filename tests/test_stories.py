@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-from monitor.stories import SAME_STORY, fingerprint, similarity, sketch
+from monitor.stories import SAME_STORY, fingerprint, identify, similarity, sketch
 from tests.conftest import FIXTURES, Result, run_cli, write_config
 from tests.feedgen import Entry, hours_ago, rss
 from tests.servers import HTTPFixture, Route
@@ -314,6 +314,16 @@ def test_sketches_are_the_same_in_every_process() -> None:
     assert len(outputs) == 1
     here = sketch(WIRE["title"], text_of(P))
     assert here is not None and str(here.hashes) == outputs.pop().strip()
+
+
+def test_stored_identities_do_not_change_between_releases() -> None:
+    """Fingerprints and sketches are stored: a faster implementation must give the same
+    values, or new items would stop matching the ones stored before an upgrade."""
+    fingerprint, text_sketch = identify(WIRE["title"], text_of(P))
+    assert fingerprint == "8711bb12345d029ae528dd4043f634d8"
+    assert text_sketch is not None and len(text_sketch.hashes) == 64
+    assert text_sketch.hashes[:4] == (14132828, 63455032, 65154503, 71829540)
+    assert sum(text_sketch.hashes) == 37607447695
 
 
 def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
