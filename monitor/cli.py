@@ -137,15 +137,21 @@ def open_store(settings: Settings) -> Store:
 
 def cmd_once(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.passes import run_once
+    from monitor.workers import ParseWorkers
 
-    store = open_store(settings)
+    workers = ParseWorkers.start(settings)  # forked first: before the database, any thread
+    store: Store | None = None
     bar = ProgressBar(sys.stderr) if args.all and sys.stderr.isatty() else None
     try:
+        store = open_store(settings)
         summary = asyncio.run(
-            run_once(settings, store, utc_now, all_sources=args.all, progress=bar)
+            run_once(settings, store, utc_now, all_sources=args.all, progress=bar, workers=workers)
         )
     finally:
-        store.close()
+        if workers is not None:
+            workers.close()
+        if store is not None:
+            store.close()
         if bar is not None:
             bar.close()
     return EXIT_OK if summary.ok else EXIT_FAILED

@@ -80,6 +80,11 @@ class Database:
             logger.info("database %s migrated to version %d", shown, max(applied))
         return cls(engine, worker)
 
+    @classmethod
+    def connect(cls, url: str, worker: str) -> Any:
+        """A connection to a database that ``open`` has already migrated (a helper process)."""
+        return cls(_create_engine(url), worker)
+
     def close(self) -> None:
         self.engine.dispose()
 

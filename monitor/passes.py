@@ -24,6 +24,7 @@ from monitor.models import PassSummary, PollOutcome
 from monitor.pipeline import Runtime, poll_source
 from monitor.schedule import Immediate
 from monitor.store import Store
+from monitor.workers import ParseWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -128,11 +129,15 @@ async def run_once(
     *,
     all_sources: bool = False,
     progress: Progress | None = None,
+    workers: ParseWorkers | None = None,
 ) -> PassSummary:
-    """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox."""
+    """One pass for cron-style jobs: poll due sources, freeze due digests, drain the outbox.
+
+    ``workers``: parse workers for the CPU work of the polls (see ``monitor.workers``).
+    """
     summary = PassSummary()
     async with Fetcher(settings.http) as fetcher:
-        rt = Runtime.create(settings, store, fetcher, clock)
+        rt = Runtime.create(settings, store, fetcher, clock, workers)
         await poll_sources(rt, all_sources=all_sources, summary=summary, progress=progress)
         summary.digests_created = len(create_due_digests(rt))
     if store.has_due_deliveries(due_before=clock() + outbox.ONCE_GRACE):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,20 +25,19 @@ from monitor.feeds import parse_feed
 from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher, same_origin
 from monitor.matching import Matcher
 from monitor.models import (
-    ChangedItem,
     Entry,
     FeedItem,
     FetchResult,
-    NewItem,
     ParsedFeed,
     PollOutcome,
 )
 from monitor.normalize import canonical_url
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
+from monitor.prepare import Prepared, judge, recent_items, sort_entries
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
-from monitor.store import KnownItem, Store, short_hash, short_hash_bytes
-from monitor.stories import identify, index_keys
+from monitor.store import Store, short_hash_bytes
+from monitor.workers import ParseWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +57,21 @@ class Runtime:
     robots: RobotsPolicy
     clock: Callable[[], datetime]
     slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
+    workers: ParseWorkers | None = None  # parse workers on other cores (a large pass)
 
     @classmethod
     def create(
-        cls, settings: Settings, store: Store, fetcher: Fetcher, clock: Callable[[], datetime]
+        cls,
+        settings: Settings,
+        store: Store,
+        fetcher: Fetcher,
+        clock: Callable[[], datetime],
+        workers: ParseWorkers | None = None,
     ) -> Runtime:
         """Compile the watches once and share one robots.txt cache for the run."""
         slots = asyncio.Semaphore(settings.http.concurrency)
         return cls(settings, store, fetcher, Matcher.from_settings(settings),
-                   RobotsPolicy(fetcher), clock, slots)  # fmt: skip
+                   RobotsPolicy(fetcher), clock, slots, workers)  # fmt: skip
 
 
 def due_margin(interval: timedelta) -> timedelta:
@@ -75,11 +80,6 @@ def due_margin(interval: timedelta) -> timedelta:
     A ``*/15`` cron pass that starts a second early still polls a 15-minute source.
     """
     return min(max(interval * 0.1, timedelta(seconds=5)), timedelta(minutes=2))
-
-
-def is_too_old(item: FeedItem, now: datetime, max_age: timedelta) -> bool:
-    """Items older than ``max_age`` (by published date) are stored but never alerted."""
-    return item.published_at is not None and item.published_at < now - max_age
 
 
 async def poll_source(
@@ -151,25 +151,19 @@ async def _poll_source(
             return PollOutcome(
                 source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
             )
-        if source.type == "page":
-            parsed, feed_url = parse_listing(source, result), None
-        else:
-            parsed, feed_url = await read_feed(rt.fetcher, source, result, state.feed_url)
-        gap = publishing_gap(e.published_at for e in parsed.entries) or state.publish_gap
-        if parsed.publisher_delay is not None:
-            publisher = max(publisher or timedelta(0), parsed.publisher_delay)
-        keys = [e.key for e in parsed.entries]
-        known = store.known_items(source.name, keys)  # a read: it waits for no writer
-        new_items, changed_items, refresh = await sort_items(rt, source, parsed.entries, known, now)
+        prepared, feed_url = await prepare_poll(rt, source, result, state.feed_url, now)
+        gap = prepared.gap or state.publish_gap
+        if prepared.publisher_delay is not None:
+            publisher = max(publisher or timedelta(0), prepared.publisher_delay)
         stored, alerted = await asyncio.to_thread(
             partial(store.save_poll, source.name),
             now=rt.clock(),
             next_poll_at=_after_success(rt, source, gap, publisher),
             etag=result.etag,
             last_modified=result.last_modified,
-            new_items=new_items,
-            changed_items=changed_items,
-            raw_refresh=refresh,
+            new_items=prepared.new_items,
+            changed_items=prepared.changed_items,
+            raw_refresh=prepared.refresh,
             moved_to=result.permanent_redirect,
             publish_gap=gap,
             body_hash=body_hash,
@@ -180,7 +174,7 @@ async def _poll_source(
         await _write(rt, partial(health.after_success, settings, store, source, state, stored),
                      now=rt.clock())  # fmt: skip
         return PollOutcome(
-            source.name, "ok", items=len(parsed.entries), new_items=stored, matches=alerted,
+            source.name, "ok", items=prepared.entries, new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
@@ -276,98 +270,44 @@ def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
     return ParsedFeed(title=None, entries=tuple(Entry.of(i) for i in items), language=language)
 
 
-async def sort_items(
-    rt: Runtime,
-    source: SourceConfig,
-    entries: Sequence[Entry],
-    known: Mapping[str, KnownItem],
-    now: datetime,
-) -> tuple[list[NewItem], list[ChangedItem], dict[int, str]]:
-    """Split parsed entries into new items and stored ones whose feed entry changed.
+async def prepare_poll(
+    rt: Runtime, source: SourceConfig, result: FetchResult, known_feed: str | None, now: datetime
+) -> tuple[Prepared, str | None]:
+    """Parse, sort, identify and match: in a parse worker when the pass has them.
 
-    Only those are built (normalised); known, unchanged entries cost a hash. The third
-    value maps stored items the feed now spells differently, with unchanged text, to
-    their new raw hash. New and
-    changed items younger than ``max_age`` get their article text (``full_text``),
-    their identities (fingerprint, sketch) and their alerts; older ones are stored
-    but neither fetched nor matched.
+    Returns what to store and the feed URL found on the page (``read_feed``). The CPU
+    work runs off the event loop either way, so fetches keep flowing.
     """
     max_age = rt.settings.source_max_age(source)
-    fresh: dict[str, FeedItem] = {}
-    changed: dict[str, FeedItem] = {}
-    raw: dict[str, str] = {}
-    refresh: dict[int, str] = {}
-    for entry in entries:
-        seen = known.get(entry.key)
-        if entry.key in raw or (seen is not None and seen.raw_hash == entry.raw_hash):
-            continue
-        raw[entry.key] = entry.raw_hash
-        item = entry.build()
-        if seen is None:
-            fresh[entry.key] = item
-        elif seen.feed_hash != feed_hash(item):
-            changed[entry.key] = item
-        else:  # spelled differently by the feed (or another parser), same text
-            refresh[seen.item_id] = entry.raw_hash
-    recent = [i for i in (*fresh.values(), *changed.values()) if not is_too_old(i, now, max_age)]
+    if rt.workers is not None and source.type == "feed" and not source.full_text:
+        prepared = await rt.workers.prepare(
+            source.name, result.body, result.url, result.headers,
+            may_discover=known_feed is None, now=now, max_age=max_age,
+        )  # fmt: skip
+        if prepared is not None:
+            return prepared, known_feed
+    if source.type == "page":
+        parsed, feed_url = parse_listing(source, result), None
+    else:
+        parsed, feed_url = await read_feed(rt.fetcher, source, result, known_feed)
+    known = rt.store.known_items(source.name, [e.key for e in parsed.entries])  # a read
+    sorted_ = await asyncio.to_thread(sort_entries, parsed.entries, known)
+    recent = recent_items(sorted_, now, max_age)
     if source.full_text and recent:
         from monitor.articles import with_article_text  # full_text sources only
 
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
     ready = {i.key: i for i in recent}
-    # identities and matching are CPU work: off the event loop, so fetches keep flowing
-    new_items, changed_items = await asyncio.to_thread(
-        _judge, rt, fresh, changed, ready, known, raw
+    new_items, changed_items = await asyncio.to_thread(judge, rt.matcher, sorted_, ready, known)
+    prepared = Prepared(
+        entries=len(parsed.entries),
+        gap=publishing_gap(e.published_at for e in parsed.entries),
+        publisher_delay=parsed.publisher_delay,
+        new_items=new_items,
+        changed_items=changed_items,
+        refresh=sorted_.refresh,
     )
-    return new_items, changed_items, refresh
-
-
-def _judge(
-    rt: Runtime,
-    fresh: Mapping[str, FeedItem],
-    changed: Mapping[str, FeedItem],
-    ready: Mapping[str, FeedItem],
-    known: Mapping[str, KnownItem],
-    raw: Mapping[str, str],
-) -> tuple[list[NewItem], list[ChangedItem]]:
-    """Identities and alerts of the new and changed items (``ready``: young enough)."""
-    new_items = []
-    for key, item in fresh.items():
-        full = ready.get(key)
-        if full is None:
-            new_items.append(
-                NewItem(item, alertable=False, feed_hash=feed_hash(item), raw_hash=raw[key])
-            )
-            continue
-        content_id, text_sketch = identify(full.title, full.body)
-        new_items.append(
-            NewItem(
-                full,
-                alertable=True,
-                alerts=rt.matcher.alerts_for(full),
-                feed_hash=feed_hash(item),
-                raw_hash=raw[key],
-                fingerprint=content_id,
-                sketch=text_sketch.to_bytes() if text_sketch else None,
-                story_keys=index_keys(text_sketch) if text_sketch else (),
-            )
-        )
-    changed_items = [
-        ChangedItem(
-            item_id=known[key].item_id,
-            item=ready.get(key, item),
-            feed_hash=feed_hash(item),
-            alerts=rt.matcher.alerts_for(ready[key]) if key in ready else (),
-            raw_hash=raw[key],
-        )
-        for key, item in changed.items()
-    ]
-    return new_items, changed_items
-
-
-def feed_hash(item: FeedItem) -> str:
-    """What the feed says about an item, normalised (before any article fetch)."""
-    return short_hash("\x1f".join((item.title, item.summary, item.content)))
+    return prepared, feed_url
 
 
 def _after_success(

@@ -1,0 +1,179 @@
+"""Parse workers: the CPU work of a large ``once`` pass on the machine's other cores.
+
+Parsing a feed, building its new items, their identities and their alerts is pure
+CPU work (``prepare``). In one process it shares one core with fetching and storing
+(the GIL); a pass over many feed sources hands it to worker processes instead, and
+the main process keeps fetching and storing. Each worker opens its own database
+connection for the one read it makes: which of the feed's entries the source has
+stored. Everything that writes, or fetches, stays in the main process, so claims,
+story clustering and the outbox behave exactly as in a single process.
+
+Workers are forked, before the CLI opens the database or starts any thread: a fork
+copies only the thread that calls it, and a lock another thread held would stay
+locked in the child. Where fork is not available, or threads already run (the
+daemon), there are no workers and the pass runs in one process, as it always can.
+
+``NEWS_MONITOR_PARSE_WORKERS`` sets how many (``0``: none); by default one per CPU
+the process may use, for passes of at least ``MIN_SOURCES`` feed sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import make_url
+
+from monitor.config import Settings
+from monitor.errors import ParseError
+from monitor.feeds import parse_feed
+from monitor.matching import Matcher
+from monitor.prepare import Prepared, prepare_parsed
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+ENV = "NEWS_MONITOR_PARSE_WORKERS"
+MIN_SOURCES = 16  # fewer feed sources gain less than starting the workers costs
+MAX_DEFAULT = 4
+
+
+@dataclass(slots=True)
+class _Worker:
+    """A worker process's own state, set up once when it starts."""
+
+    matcher: Matcher
+    storage_url: str
+    store: Store | None = None
+
+    def known_store(self) -> Store:
+        if self.store is None:  # opened in the worker: no connection crosses the fork
+            self.store = Store.connect(self.storage_url, f"parse-worker-{os.getpid()}")
+        return self.store
+
+
+_WORKER: _Worker | None = None
+
+
+def _start_worker(settings: Settings) -> None:
+    global _WORKER
+    _WORKER = _Worker(Matcher.from_settings(settings), settings.storage.url)
+
+
+def _prepare_in_worker(
+    source: str,
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    may_discover: bool,
+    now: datetime,
+    max_age: timedelta,
+) -> Prepared | None:
+    """Parse and prepare one feed; None when it is an HTML page to look for a feed on."""
+    worker = _WORKER
+    if worker is None:  # pragma: no cover - only reachable if the pool skipped _start_worker
+        raise RuntimeError("parse worker used before it was started")
+    try:
+        parsed = parse_feed(body, url, headers)
+    except ParseError:
+        from monitor.pages import looks_like_html
+
+        if may_discover and looks_like_html(body):
+            return None  # discovery fetches: the main process does it
+        raise
+    known = worker.known_store().known_items(source, [e.key for e in parsed.entries])
+    return prepare_parsed(worker.matcher, parsed, known, now, max_age)
+
+
+class ParseWorkers:
+    """A pool of forked parse workers for one pass."""
+
+    def __init__(self, pool: ProcessPoolExecutor, count: int) -> None:
+        self._pool = pool
+        self.count = count
+        self._broken = False
+
+    @classmethod
+    def start(cls, settings: Settings) -> ParseWorkers | None:
+        """Fork the workers now, or None when the pass should run in one process."""
+        count = worker_count(settings)
+        if count == 0:
+            return None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return None
+        if threading.active_count() > 1:  # see the module docstring
+            return None
+        pool = ProcessPoolExecutor(
+            count,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_start_worker,
+            initargs=(settings,),
+        )
+        pool.submit(int)  # with fork, the first submit forks every worker, before any thread
+        logger.debug("%d parse workers started", count)
+        return cls(pool, count)
+
+    async def prepare(
+        self,
+        source: str,
+        body: bytes,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        may_discover: bool,
+        now: datetime,
+        max_age: timedelta,
+    ) -> Prepared | None:
+        """The prepared poll, or None: the caller does it in this process.
+
+        None comes back for an HTML page the caller may look for a feed on, and once a
+        worker has died (the pass goes on in one process; nothing is lost).
+        """
+        if self._broken:
+            return None
+        content_type = headers.get("content-type")
+        try:
+            future = self._pool.submit(
+                _prepare_in_worker, source, body, url,
+                {"content-type": content_type} if content_type else {},
+                may_discover, now, max_age,
+            )  # fmt: skip
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            if not self._broken:
+                logger.warning("a parse worker died; the pass goes on in one process")
+            self._broken = True
+            return None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def worker_count(settings: Settings) -> int:
+    """How many workers a pass over ``settings``' sources gets (0: none)."""
+    eligible = sum(1 for s in settings.sources if s.type == "feed" and not s.full_text)
+    url = make_url(settings.storage.url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return 0  # a database in this process's memory: a worker could not read it
+    raw = os.environ.get(ENV, "").strip()
+    if raw:
+        try:
+            wanted = int(raw)
+            if wanted < 0:
+                raise ValueError(raw)
+        except ValueError:
+            logger.warning("%s=%r is not a number of workers (0 or more); ignored", ENV, raw)
+        else:
+            return wanted if eligible else 0
+    if eligible < MIN_SOURCES:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cpus or 1, MAX_DEFAULT) if (cpus or 1) > 1 else 0
