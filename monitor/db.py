@@ -56,6 +56,9 @@ class Database:
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
         self._writers = 0  # write transactions running or waiting in this process
         self._writers_lock = threading.Lock()  # (+= is not atomic across threads)
+        # story keys held by so many items that they are no sign of one story, learnt
+        # while storing (``store_items``); written only inside write transactions
+        self._common_keys: set[int] = set()
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:

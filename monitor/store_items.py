@@ -91,14 +91,16 @@ class _Known:
 
 
 def _shared_keys(
-    conn: Connection, pairs: Sequence[tuple[int, int]], source: str
-) -> Iterable[tuple[int, int, int]]:
+    conn: Connection, pairs: Sequence[tuple[int, int]], source: str, common: set[int]
+) -> list[tuple[int, int, int]]:
     """(new item's index, stored item id, keys shared) for pairs sharing enough keys.
 
     The counting happens in the database: ``mine`` lists each new item's index keys,
     stock-phrase keys (held by more than COMMON_KEY items) are left out, and only
     stored items of other sources sharing at least MIN_SHARED_KEYS keys come back, most
     shared first (so a source's own look-alike items never crowd out the shortlist).
+    The stock-phrase keys found are added to ``common``, which the caller leaves out
+    of later queries (a key only gains holders until the next prune).
     Plain SQL with positional parameters: building this with SQLAlchemy constructs
     would compile a new statement (thousands of bind parameters) for every poll.
     """
@@ -109,8 +111,10 @@ def _shared_keys(
         f"WITH mine(n, key) AS (VALUES {rows}), "  # noqa: S608
         # a key is common when a (COMMON_KEY + 1)-th holder exists: at most that many
         # index entries are read per key, however many items hold it
-        "rare AS (SELECT n, key FROM mine WHERE NOT EXISTS (SELECT 1 FROM story_keys "
-        f"WHERE story_keys.key = mine.key LIMIT 1 OFFSET {COMMON_KEY})), "
+        "common AS MATERIALIZED (SELECT key FROM (SELECT DISTINCT key FROM mine) AS keys "
+        "WHERE EXISTS (SELECT 1 FROM story_keys WHERE story_keys.key = keys.key "
+        f"LIMIT 1 OFFSET {COMMON_KEY})), "
+        "rare AS (SELECT n, key FROM mine WHERE key NOT IN (SELECT key FROM common)), "
         # CROSS JOIN fixes the order in SQLite: the rare keys first, then their holders
         # (otherwise the planner may read every holder of a common key, then filter)
         "shared AS (SELECT rare.n, story_keys.item_id, count(*) AS shared "
@@ -118,21 +122,37 @@ def _shared_keys(
         f"GROUP BY rare.n, story_keys.item_id HAVING count(*) >= {MIN_SHARED_KEYS}) "
         "SELECT shared.n, shared.item_id, shared.shared FROM shared "
         f"JOIN items ON items.id = shared.item_id WHERE items.source <> {mark} "
-        "ORDER BY shared.n, shared.shared DESC"
+        "UNION ALL SELECT -1, key, 0 FROM common "  # n = -1: a common key, not an item
+        "ORDER BY 1, 3 DESC"
     )
     flat = (*(value for pair in pairs for value in pair), source)
-    return [(int(n), int(item), int(count)) for n, item, count in conn.exec_driver_sql(sql, flat)]
+    out = []
+    for n, item, count in conn.exec_driver_sql(sql, flat):
+        if n < 0:
+            common.add(int(item))
+        else:
+            out.append((int(n), int(item), int(count)))
+    return out
 
 
 def _closest_stories(
-    conn: Connection, source: str, news: Sequence[NewItem], since: datetime, threshold: float
+    conn: Connection,
+    source: str,
+    news: Sequence[NewItem],
+    since: datetime,
+    threshold: float,
+    common: set[int],
 ) -> list[int | None]:
-    """For each new item, the story of the most similar recent item of another source."""
+    """For each new item, the story of the most similar recent item of another source.
+
+    ``common``: stock-phrase keys known so far (see ``_shared_keys``), updated here.
+    """
     shortlist: list[list[int]] = [[] for _ in news]
     pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
-             for key in set(new.story_keys)]  # fmt: skip
+             for key in set(new.story_keys) if key not in common]  # fmt: skip
     for start in range(0, len(pairs), 2000):  # two parameters a pair; SQLite allows 32,766
-        for n, item_id, _shared in _shared_keys(conn, pairs[start : start + 2000], source):
+        batch = pairs[start : start + 2000]
+        for n, item_id, _shared in _shared_keys(conn, batch, source, common):
             if len(shortlist[n]) < MAX_CANDIDATES:
                 shortlist[n].append(item_id)
     ids = sorted({i for listed in shortlist for i in listed})
@@ -219,7 +239,7 @@ class ItemQueries(Database):
         url_hashes = [short_hash(n.item.canonical_url) if n.item.canonical_url else None
                       for n in news]  # fmt: skip
         known = _Known.load(conn, url_hashes, [n.fingerprint for n in news])
-        stories = _closest_stories(conn, source, news, cluster_since, threshold)
+        stories = _closest_stories(conn, source, news, cluster_since, threshold, self._common_keys)
         # Two rounds of one executemany each: first the items that are no copy of an
         # earlier item of this poll, then those copies, which need their originals' ids.
         batch: list[_Row] = []
@@ -421,6 +441,7 @@ class ItemQueries(Database):
         """
         horizon, window_start = now - retention, now - story_window
         with self._tx() as conn:
+            self._common_keys.clear()  # keys lose holders below: common ones may be rare again
             first_recent = conn.execute(
                 select(func.min(items.c.id)).where(items.c.first_seen_at >= window_start)
             ).scalar()

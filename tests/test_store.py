@@ -246,3 +246,18 @@ async def test_a_write_from_the_event_loop_waits_for_the_lock_in_a_thread(store:
     holder.join()
     assert ticks >= 10  # the loop ran while the write waited ~0.3 s for the lock
     assert not store.writing
+
+
+def test_stock_phrase_story_keys_are_remembered_until_prune(store: Store) -> None:
+    from monitor.store_items import COMMON_KEY
+    from monitor.stories import Sketch
+
+    text_sketch = Sketch(tuple(range(1, 17))).to_bytes()
+    for i in range(COMMON_KEY + 2):  # key 5 ends up held by more than COMMON_KEY items
+        store.claim_source(f"s{i}", f"u{i}", now=NOW, lease=LEASE, due_before=NOW)
+        new = [NewItem(item(f"k{i}"), True, sketch=text_sketch, story_keys=(5, 1000 + i))]
+        store.save_poll(f"s{i}", now=NOW, next_poll_at=NOW, etag=None, last_modified=None,
+                        new_items=new)  # fmt: skip
+    assert store._common_keys == {5}  # later polls leave it out of the candidate query
+    store.prune(now=NOW, retention=timedelta(days=90), story_window=timedelta(days=3))
+    assert store._common_keys == set()  # pruning takes holders away: learn again

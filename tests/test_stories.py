@@ -358,8 +358,13 @@ def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
         raw = conn.connection.driver_connection
         assert raw is not None
         raw.set_progress_handler(count, 100)
-        found = list(_shared_keys(conn, [(0, 7), (0, 100), (0, 101), (0, 102)], "mine"))
+        common: set[int] = set()
+        found = _shared_keys(conn, [(0, 7), (0, 100), (0, 101), (0, 102)], "mine", common)
         raw.set_progress_handler(None, 0)
+        # the key found common is remembered; a later query leaves it out
+        again = _shared_keys(conn, [(0, 100), (0, 101), (0, 102), (0, 103)], "mine", common)
     store.close()
     assert found == [(0, 1, 3)]  # the common key 7 does not count
     assert steps[0] < 200, steps[0]  # reading key 7's 20,000 holders would take thousands
+    assert common == {7}
+    assert again == [(0, 1, 4)]
