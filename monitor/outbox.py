@@ -30,9 +30,6 @@ from monitor.store_digests import DueDelivery
 logger = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=10)
-# A ``once`` pass treats a retry due within this margin as due, so the next cron pass
-# always retries a delivery that failed on the previous one (the first wait is ~5 s).
-ONCE_GRACE = timedelta(seconds=30)
 MAX_PARALLEL_DELIVERIES = 8
 
 

@@ -176,7 +176,7 @@ def _closest_stories(
             for item_id in candidates:
                 if item_id in sketches:
                     story, blob = sketches[item_id]
-                    score = similarity(mine, Sketch.from_bytes(blob))
+                    score = similarity(mine, Sketch.from_bytes(blob), best_score)
                     if score >= best_score:
                         best, best_score = story, score
         out.append(best)

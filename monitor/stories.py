@@ -132,14 +132,18 @@ def index_keys(item_sketch: Sketch) -> tuple[int, ...]:
     return tuple(h - (1 << 31) for h in item_sketch.hashes[:INDEX_KEYS])
 
 
-def similarity(a: Sketch, b: Sketch) -> float:
-    """Estimated Jaccard similarity of the two shingle sets."""
+def similarity(a: Sketch, b: Sketch, floor: float = 0.0) -> float:
+    """Estimated Jaccard similarity of the two shingle sets.
+
+    A pair that cannot reach ``floor`` may get 0.0 without the full estimate: it
+    counts shared hashes among the k smallest of the union, at most all shared ones.
+    """
     k = min(SKETCH_SIZE, len(a.hashes), len(b.hashes))
     if k == 0:
         return 0.0
     mine = set(a.hashes)
     shared = mine.intersection(b.hashes)
-    if not shared:
+    if not shared or len(shared) < floor * k:
         return 0.0
     union = sorted(mine.union(b.hashes))[:k]
     return sum(1 for h in union if h in shared) / k

@@ -34,7 +34,6 @@ from sqlalchemy.engine import make_url
 
 from monitor.config import Settings
 from monitor.errors import ParseError
-from monitor.feeds import parse_feed
 from monitor.matching import Matcher
 from monitor.prepare import Prepared, prepare_parsed
 from monitor.store import Store
@@ -81,6 +80,8 @@ def _prepare_in_worker(
     worker = _WORKER
     if worker is None:  # pragma: no cover - only reachable if the pool skipped _start_worker
         raise RuntimeError("parse worker used before it was started")
+    from monitor.feeds import parse_feed  # here: the main process may never need it
+
     try:
         parsed = parse_feed(body, url, headers)
     except ParseError:

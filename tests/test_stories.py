@@ -52,6 +52,12 @@ def test_variants_are_one_story_and_the_other_report_is_not() -> None:
     other = sketch(OTHER["title"], text_of(OTHER["paragraphs"]))
     assert other is not None and similarity(base, other) < 0.1
     assert 0.1 < SAME_STORY < 0.55  # the threshold sits in the gap, with room on both sides
+    # a floor only cuts short pairs that cannot reach it
+    for title, paragraphs in VARIANTS.values():
+        variant = sketch(title, text_of(paragraphs))
+        assert variant is not None
+        assert similarity(base, variant, SAME_STORY) == similarity(base, variant)
+    assert similarity(base, other, SAME_STORY) == 0.0
 
 
 def test_fingerprint_needs_enough_text() -> None:
