@@ -6,8 +6,10 @@ processes could both try (polling a source, sending a delivery) is *claimed* wit
 conditional UPDATE and a lease that expires, so a crashed worker's claims lapse. On
 SQLite every write transaction starts with ``BEGIN IMMEDIATE`` and waits on the busy
 timeout, so concurrent processes queue instead of failing with "database is locked";
-threads of one process queue on a lock first (SQLite's busy handler sleeps up to
-100 ms between tries, a lock wakes the next writer at once). Read-only transactions
+threads of one process queue on a lock first, and processes on an exclusive ``flock``
+of ``<database>.lock`` (SQLite's busy handler sleeps up to 100 ms between tries; a
+lock wakes the next writer at once; the busy timeout stays as the fallback for a
+writer that cannot use the lock file). Read-only transactions
 (``_read``) start with a deferred ``BEGIN`` and, in WAL mode, wait for nobody.
 This module knows connections and transactions, not rows.
 """
@@ -17,11 +19,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: SQLite's busy timeout alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import sqlite
@@ -54,6 +62,8 @@ class Database:
         self.worker = worker
         # SQLite takes one writer at a time: this process's writers queue here
         self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        self._writer_file = _WriterFile.for_database(engine)  # writers of other processes
+        self._write_depth = 0  # nested write transactions of the thread holding the lock
         self._writers = 0  # write transactions running or waiting in this process
         self._writers_lock = threading.Lock()  # (+= is not atomic across threads)
         # story keys held by so many items that they are no sign of one story, learnt
@@ -90,6 +100,8 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._writer_file is not None:
+            self._writer_file.close()
 
     def ping(self) -> None:
         """Raise StorageError unless the database answers a trivial query."""
@@ -106,20 +118,33 @@ class Database:
         with self._writers_lock:
             self._writers += 1
         try:
-            with self._write_lock, self._transaction(read_only=False) as conn:
-                yield conn
+            with self._write_lock:
+                outer = self._write_depth == 0
+                if outer and self._writer_file is not None:
+                    self._writer_file.acquire()
+                self._write_depth += 1
+                try:
+                    with self._transaction(read_only=False) as conn:
+                        yield conn
+                finally:
+                    self._write_depth -= 1
+                    if outer and self._writer_file is not None:
+                        self._writer_file.release()
         finally:
             with self._writers_lock:
                 self._writers -= 1
 
     @property
     def writing(self) -> bool:
-        """Whether a write transaction of this process is running or waiting (SQLite).
+        """Whether a write transaction of this process is running or waiting, or another
+        process holds the writer lock file (SQLite).
 
         A caller on the event loop runs its own write in a thread then, so that it
         does not stop the loop while it waits for the lock.
         """
-        return self._writers > 0
+        if self._writers > 0:
+            return True
+        return self._writer_file is not None and self._writer_file.held_elsewhere()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -148,6 +173,60 @@ class Database:
         SQLAlchemy's statement cache is hit instead of keying on literal values.
         """
         return _insert_ignore(conn.dialect.name, table, keys, returning)
+
+
+class _WriterFile:
+    """An exclusive ``flock`` on ``<database>.lock``: one writer at a time across processes.
+
+    Opened lazily, once per process (a forked child opens its own). Where ``flock`` or
+    the file is not available, writers fall back to SQLite's busy timeout.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._broken = False
+
+    @classmethod
+    def for_database(cls, engine: Engine) -> _WriterFile | None:
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        if database.startswith("file:") or fcntl is None:
+            return None
+        return cls(os.path.abspath(database) + ".lock")
+
+    def acquire(self) -> None:
+        if self._broken or fcntl is None:
+            return
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                logger.debug("no writer lock file %s (%s); using the busy timeout", self.path, exc)
+                self._broken = True
+                return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def held_elsewhere(self) -> bool:
+        """Whether another process holds the lock now (a moment later it may not)."""
+        if self._fd is None or fcntl is None:
+            return False
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return False
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 @functools.cache

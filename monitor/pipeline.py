@@ -32,10 +32,10 @@ from monitor.models import (
 )
 from monitor.normalize import canonical_url
 from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
-from monitor.prepare import Prepared, judge, recent_items, sort_entries
+from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entries
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
-from monitor.store import Store, short_hash_bytes
+from monitor.store import SourceState, Store, short_hash_bytes
 from monitor.workers import ParseWorkers
 
 logger = logging.getLogger(__name__)
@@ -150,30 +150,19 @@ async def _poll_source(
             return PollOutcome(
                 source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
             )
-        prepared, feed_url = await prepare_poll(rt, source, result, state.feed_url, now)
-        gap = prepared.gap or state.publish_gap
-        if prepared.publisher_delay is not None:
-            publisher = max(publisher or timedelta(0), prepared.publisher_delay)
-        stored, alerted = await asyncio.to_thread(
-            partial(store.save_poll, source.name),
-            now=rt.clock(),
-            next_poll_at=_after_success(rt, source, gap, publisher),
+        facts = PollFacts(
             etag=result.etag,
             last_modified=result.last_modified,
-            new_items=prepared.new_items,
-            changed_items=prepared.changed_items,
-            raw_refresh=prepared.refresh,
             moved_to=result.permanent_redirect,
-            publish_gap=gap,
             body_hash=body_hash,
-            feed_url=feed_url,
-            story_window=settings.stories.window,
-            similarity=settings.stories.similarity,
+            publisher=publisher,
+            known_gap=state.publish_gap,
         )
+        entries, stored, alerted = await _parse_and_store(rt, source, result, state, facts, now)
         await _write(rt, partial(health.after_success, settings, store, source, state, stored),
                      now=rt.clock())  # fmt: skip
         return PollOutcome(
-            source.name, "ok", items=prepared.entries, new_items=stored, matches=alerted,
+            source.name, "ok", items=entries, new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
         )  # fmt: skip
     except (FetchError, ParseError) as exc:
@@ -196,11 +185,71 @@ async def _poll_source(
         return await _write(rt, partial(_failed, rt, source, failures, error, started, None))
 
 
+async def _parse_and_store(
+    rt: Runtime,
+    source: SourceConfig,
+    result: FetchResult,
+    state: SourceState,
+    facts: PollFacts,
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Parse, prepare and store a fetched body: (entries, items stored, alerts stored).
+
+    A feed goes to a parse worker when the pass has them (it stores the poll itself);
+    pages, ``full_text`` feeds and feeds to discover on a page are done here.
+    """
+    if rt.workers is not None and source.type == "feed" and not source.full_text:
+        done = await rt.workers.poll(
+            source.name, result.body, result.url, result.headers, state.feed_url, facts,
+            max_age=rt.settings.source_max_age(source), now=now,
+        )  # fmt: skip
+        if done is not None:
+            return done
+    prepared, feed_url = await prepare_poll(rt, source, result, state.feed_url, now)
+    return await asyncio.to_thread(
+        save_prepared, rt.settings, rt.store, source, prepared, facts, feed_url, rt.clock()
+    )
+
+
+def save_prepared(
+    settings: Settings,
+    store: Store,
+    source: SourceConfig,
+    prepared: Prepared,
+    facts: PollFacts,
+    feed_url: str | None,
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Store a prepared poll (in one transaction); (entries, items stored, alerts stored)."""
+    gap = prepared.gap or facts.known_gap
+    publisher = facts.publisher
+    if prepared.publisher_delay is not None:
+        publisher = max(publisher or timedelta(0), prepared.publisher_delay)
+    stored, alerted = store.save_poll(
+        source.name,
+        now=now,
+        next_poll_at=next_poll_after_success(settings, source, gap, publisher, now),
+        etag=facts.etag,
+        last_modified=facts.last_modified,
+        new_items=prepared.new_items,
+        changed_items=prepared.changed_items,
+        raw_refresh=prepared.refresh,
+        moved_to=facts.moved_to,
+        publish_gap=gap,
+        body_hash=facts.body_hash,
+        feed_url=feed_url,
+        story_window=settings.stories.window,
+        similarity=settings.stories.similarity,
+    )
+    return prepared.entries, stored, alerted
+
+
 async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:
-    """A short write from the event loop: in a thread when another write holds the lock.
+    """A short write from the event loop: in a thread when another writer may hold the lock.
 
     Waiting for the lock on the event loop would stop every fetch in flight; a thread
     hop for every write would cost more CPU than the write when nobody else writes.
+    (Parse workers write from other processes: ``writing`` sees their lock too.)
     """
     if rt.store.writing:
         return await asyncio.to_thread(partial(call, **kwargs))
@@ -274,19 +323,12 @@ def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
 async def prepare_poll(
     rt: Runtime, source: SourceConfig, result: FetchResult, known_feed: str | None, now: datetime
 ) -> tuple[Prepared, str | None]:
-    """Parse, sort, identify and match: in a parse worker when the pass has them.
+    """Parse, sort, identify and match in this process (``workers`` does it elsewhere).
 
     Returns what to store and the feed URL found on the page (``read_feed``). The CPU
-    work runs off the event loop either way, so fetches keep flowing.
+    work runs off the event loop, so fetches keep flowing.
     """
     max_age = rt.settings.source_max_age(source)
-    if rt.workers is not None and source.type == "feed" and not source.full_text:
-        prepared = await rt.workers.prepare(
-            source.name, result.body, result.url, result.headers,
-            may_discover=known_feed is None, now=now, max_age=max_age,
-        )  # fmt: skip
-        if prepared is not None:
-            return prepared, known_feed
     if source.type == "page":
         parsed, feed_url = parse_listing(source, result), None
     else:
@@ -314,7 +356,17 @@ async def prepare_poll(
 def _after_success(
     rt: Runtime, source: SourceConfig, gap: timedelta | None, publisher: timedelta | None
 ) -> datetime:
-    settings, now = rt.settings, rt.clock()
+    return next_poll_after_success(rt.settings, source, gap, publisher, rt.clock())
+
+
+def next_poll_after_success(
+    settings: Settings,
+    source: SourceConfig,
+    gap: timedelta | None,
+    publisher: timedelta | None,
+    now: datetime,
+) -> datetime:
+    """When to poll ``source`` again after a successful poll at ``now``."""
     if source.cron is not None:
         earliest = now + min(publisher or timedelta(0), settings.defaults.max_backoff)
         return parse_cron(source.cron, _UTC).next_after(earliest)

@@ -30,6 +30,18 @@ class Prepared:
     refresh: dict[int, str]  # stored item id -> new raw hash (re-spelled, same text)
 
 
+@dataclass(frozen=True, slots=True)
+class PollFacts:
+    """What the fetch told about a poll, stored with its items (``pipeline.save_prepared``)."""
+
+    etag: str | None
+    last_modified: str | None
+    moved_to: str | None  # a permanent redirect's target
+    body_hash: str | None
+    publisher: timedelta | None  # the wait the HTTP headers ask for
+    known_gap: timedelta | None  # the publishing pace stored at the last poll
+
+
 @dataclass(slots=True)
 class Sorted:
     """Entries sorted against what the source has stored; only these were built."""

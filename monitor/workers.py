@@ -1,17 +1,20 @@
 """Parse workers: the CPU work of a large ``once`` pass on the machine's other cores.
 
 Parsing a feed, building its new items, their identities and their alerts is pure
-CPU work (``prepare``). In one process it shares one core with fetching and storing
-(the GIL); a pass over many feed sources hands it to worker processes instead, and
-the main process keeps fetching and storing. Each worker opens its own database
-connection for the one read it makes: which of the feed's entries the source has
-stored. Everything that writes, or fetches, stays in the main process, so claims,
-story clustering and the outbox behave exactly as in a single process.
+CPU work (``prepare``), and storing them is much of the rest. In one process it all
+shares one core with fetching (the GIL); a pass over many feed sources hands each
+fetched feed to a worker process, which prepares it and stores the poll
+(``pipeline.save_prepared``), while the main process fetches, claims, and sends.
+Writers of every process queue on the database's writer lock (``db``), and each
+poll is still one transaction that sees every earlier one, so story clustering and
+alerts come out as in one process. Pages, ``full_text`` feeds and feed discovery
+(they fetch) stay in the main process.
 
 Workers are forked, before the CLI opens the database or starts any thread: a fork
 copies only the thread that calls it, and a lock another thread held would stay
-locked in the child. Where fork is not available, or threads already run (the
-daemon), there are no workers and the pass runs in one process, as it always can.
+locked in the child. Each worker opens its own database connection. Where fork is
+not available, or threads already run (the daemon), there are no workers and the
+pass runs in one process, as it always can.
 
 ``NEWS_MONITOR_PARSE_WORKERS`` sets how many (``0``: none); by default one per CPU
 the process may use, for passes of at least ``MIN_SOURCES`` feed sources.
@@ -28,14 +31,14 @@ from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import make_url
 
 from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.matching import Matcher
-from monitor.prepare import Prepared, prepare_parsed
+from monitor.prepare import PollFacts, Prepared, prepare_parsed
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -49,13 +52,14 @@ MAX_DEFAULT = 4
 class _Worker:
     """A worker process's own state, set up once when it starts."""
 
+    settings: Settings
     matcher: Matcher
-    storage_url: str
     store: Store | None = None
 
-    def known_store(self) -> Store:
+    def own_store(self) -> Store:
         if self.store is None:  # opened in the worker: no connection crosses the fork
-            self.store = Store.connect(self.storage_url, f"parse-worker-{os.getpid()}")
+            url = self.settings.storage.url
+            self.store = Store.connect(url, f"parse-worker-{os.getpid()}")
         return self.store
 
 
@@ -64,7 +68,13 @@ _WORKER: _Worker | None = None
 
 def _start_worker(settings: Settings) -> None:
     global _WORKER
-    _WORKER = _Worker(Matcher.from_settings(settings), settings.storage.url)
+    _WORKER = _Worker(settings, Matcher.from_settings(settings))
+
+
+def _worker() -> _Worker:
+    if _WORKER is None:  # pragma: no cover - only reachable if the pool skipped _start_worker
+        raise RuntimeError("parse worker used before it was started")
+    return _WORKER
 
 
 def _prepare_in_worker(
@@ -77,9 +87,7 @@ def _prepare_in_worker(
     max_age: timedelta,
 ) -> Prepared | None:
     """Parse and prepare one feed; None when it is an HTML page to look for a feed on."""
-    worker = _WORKER
-    if worker is None:  # pragma: no cover - only reachable if the pool skipped _start_worker
-        raise RuntimeError("parse worker used before it was started")
+    worker = _worker()
     from monitor.feeds import parse_feed  # here: the main process may never need it
 
     try:
@@ -90,8 +98,35 @@ def _prepare_in_worker(
         if may_discover and looks_like_html(body):
             return None  # discovery fetches: the main process does it
         raise
-    known = worker.known_store().known_items(source, [e.key for e in parsed.entries])
+    known = worker.own_store().known_items(source, [e.key for e in parsed.entries])
     return prepare_parsed(worker.matcher, parsed, known, now, max_age)
+
+
+def _poll_in_worker(
+    source: str,
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    known_feed: str | None,
+    facts: PollFacts,
+    now: datetime,
+    max_age: timedelta,
+) -> tuple[int, int, int] | None:
+    """Parse, prepare and store one feed's poll: (entries, stored, alerts), or None.
+
+    None: an HTML page to look for a feed on (the main process does that).
+    """
+    from monitor.pipeline import save_prepared  # loaded before the fork: no import here
+
+    worker = _worker()
+    prepared = _prepare_in_worker(source, body, url, headers, known_feed is None, now, max_age)
+    if prepared is None:
+        return None
+    config = next(s for s in worker.settings.sources if s.name == source)
+    saved_at = datetime.now(UTC)
+    return save_prepared(
+        worker.settings, worker.own_store(), config, prepared, facts, known_feed, saved_at
+    )
 
 
 class ParseWorkers:
@@ -122,30 +157,32 @@ class ParseWorkers:
         logger.debug("%d parse workers started", count)
         return cls(pool, count)
 
-    async def prepare(
+    async def poll(
         self,
         source: str,
         body: bytes,
         url: str,
         headers: Mapping[str, str],
+        known_feed: str | None,
+        facts: PollFacts,
         *,
-        may_discover: bool,
         now: datetime,
         max_age: timedelta,
-    ) -> Prepared | None:
-        """The prepared poll, or None: the caller does it in this process.
+    ) -> tuple[int, int, int] | None:
+        """Parse, prepare and store a fetched feed: (entries, stored, alerts), or None.
 
-        None comes back for an HTML page the caller may look for a feed on, and once a
-        worker has died (the pass goes on in one process; nothing is lost).
+        None means the caller does it in this process: for an HTML page to look for a
+        feed on, and once a worker has died (nothing is lost: the poll's claim is
+        still held, and the main process stores it).
         """
         if self._broken:
             return None
         content_type = headers.get("content-type")
         try:
             future = self._pool.submit(
-                _prepare_in_worker, source, body, url,
+                _poll_in_worker, source, body, url,
                 {"content-type": content_type} if content_type else {},
-                may_discover, now, max_age,
+                known_feed, facts, now, max_age,
             )  # fmt: skip
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:

@@ -261,3 +261,52 @@ def test_stock_phrase_story_keys_are_remembered_until_prune(store: Store) -> Non
     assert store._common_keys == {5}  # later polls leave it out of the candidate query
     store.prune(now=NOW, retention=timedelta(days=90), story_window=timedelta(days=3))
     assert store._common_keys == set()  # pruning takes holders away: learn again
+
+
+def test_writers_of_all_processes_queue_on_the_lock_file(store: Store, tmp_path: Path) -> None:
+    """Another process holding ``<database>.lock`` counts as a writer: a write from the
+    event loop then waits in a thread, and a write waits until the lock is free."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)  # opens the lock file
+    lock = tmp_path / "test.db.lock"
+    assert lock.exists() and not store.writing
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(lock)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert store.writing
+        done = threading.Event()
+
+        def write() -> None:
+            store.release_source("s1")
+            done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.3)
+        assert not done.is_set()  # waiting for the other process
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    writer.join(timeout=10)
+    assert done.is_set() and not store.writing
+
+
+def test_without_a_usable_lock_file_writes_still_work(tmp_path: Path) -> None:
+    (tmp_path / "x.db.lock").mkdir()  # not a file: the lock cannot be opened
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}", "w")
+    try:
+        assert store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW) is not None
+        assert not store.writing
+    finally:
+        store.close()

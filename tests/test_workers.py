@@ -20,7 +20,15 @@ import pytest
 
 from monitor import config
 from monitor.config import Settings
-from monitor.workers import ENV, MIN_SOURCES, ParseWorkers, _start_worker, worker_count
+from monitor.prepare import PollFacts
+from monitor.workers import (
+    ENV,
+    MIN_SOURCES,
+    ParseWorkers,
+    _prepare_in_worker,
+    _start_worker,
+    worker_count,
+)
 from tests.conftest import run_cli, write_config
 from tests.feedgen import Entry, atom, hours_ago, rss
 from tests.servers import HTTPFixture, Route
@@ -233,12 +241,13 @@ async def test_a_dead_worker_leaves_the_pass_to_the_main_process(
     try:
         with pytest.raises(Exception, match="terminated abruptly"):
             pool.submit(_die).result(timeout=60)
+        facts = PollFacts(None, None, None, None, None, None)
         with caplog.at_level(logging.WARNING):
-            prepared = await workers.prepare(
-                "s0", body, "https://x.org/feed", {}, may_discover=True, now=now,
+            done = await workers.poll(
+                "s0", body, "https://x.org/feed", {}, None, facts, now=now,
                 max_age=timedelta(days=3),
             )  # fmt: skip
-        assert prepared is None  # the caller prepares it itself
+        assert done is None  # the caller prepares and stores it itself
         assert "a parse worker died; the pass goes on in one process" in caplog.text
     finally:
         workers.close()
@@ -258,24 +267,23 @@ async def test_a_worker_prepares_what_the_main_process_would(tmp_path: Path) -> 
         initializer=_start_worker,
         initargs=(settings,),
     )
-    workers = ParseWorkers(pool, 1)
     body = rss("Desk", [
         Entry("Cuba talks", "https://x.org/1", "<p>About <b>Cuba</b>.</p>", published=hours_ago(1)),
         Entry("Old Cuba note", "https://x.org/2", "Cuba.", published=hours_ago(24 * 9)),
         Entry("Weather", "https://x.org/3", "Rain.", published=hours_ago(2)),
     ])  # fmt: skip
     now, max_age = datetime.now(UTC), timedelta(days=3)
+    headers = {"content-type": "application/rss+xml"}
     try:
-        there = await workers.prepare(
-            "s0", body, "https://x.org/feed", {"content-type": "application/rss+xml"},
-            may_discover=True, now=now, max_age=max_age,
-        )  # fmt: skip
-        page = await workers.prepare(
-            "s0", b"<html><body>hi</body></html>", "https://x.org/", {},
-            may_discover=True, now=now, max_age=max_age,
-        )  # fmt: skip
+        there = pool.submit(
+            _prepare_in_worker, "s0", body, "https://x.org/feed", headers, True, now, max_age
+        ).result(timeout=60)
+        page = pool.submit(
+            _prepare_in_worker, "s0", b"<html><body>hi</body></html>", "https://x.org/", {},
+            True, now, max_age,
+        ).result(timeout=60)  # fmt: skip
     finally:
-        workers.close()
+        pool.shutdown()
     here = prepare_parsed(
         Matcher.from_settings(settings), parse_feed(body, "https://x.org/feed"), {}, now, max_age
     )
