@@ -31,7 +31,7 @@ from monitor.models import (
     PollOutcome,
 )
 from monitor.normalize import canonical_url
-from monitor.polling import header_delay, next_failure_wait, next_success_wait, publishing_gap
+from monitor.polling import header_delay, next_failure_wait, next_success_wait
 from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entries
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
@@ -342,15 +342,7 @@ async def prepare_poll(
         recent = await with_article_text(rt.fetcher, rt.robots, source.name, recent)
     ready = {i.key: i for i in recent}
     new_items, changed_items = await asyncio.to_thread(judge, rt.matcher, sorted_, ready, known)
-    prepared = Prepared(
-        entries=len(parsed.entries),
-        gap=publishing_gap(e.published_at for e in parsed.entries),
-        publisher_delay=parsed.publisher_delay,
-        new_items=new_items,
-        changed_items=changed_items,
-        refresh=sorted_.refresh,
-    )
-    return prepared, feed_url
+    return Prepared.of(parsed, sorted_, new_items, changed_items), feed_url
 
 
 def _after_success(

@@ -29,6 +29,23 @@ class Prepared:
     changed_items: list[ChangedItem]
     refresh: dict[int, str]  # stored item id -> new raw hash (re-spelled, same text)
 
+    @classmethod
+    def of(
+        cls,
+        parsed: ParsedFeed,
+        sorted_: Sorted,
+        new_items: list[NewItem],
+        changed_items: list[ChangedItem],
+    ) -> Prepared:
+        return cls(
+            entries=len(parsed.entries),
+            gap=publishing_gap(e.published_at for e in parsed.entries),
+            publisher_delay=parsed.publisher_delay,
+            new_items=new_items,
+            changed_items=changed_items,
+            refresh=sorted_.refresh,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PollFacts:
@@ -134,14 +151,7 @@ def prepare_parsed(
     sorted_ = sort_entries(parsed.entries, known)
     ready = {i.key: i for i in recent_items(sorted_, now, max_age)}
     new_items, changed_items = judge(matcher, sorted_, ready, known)
-    return Prepared(
-        entries=len(parsed.entries),
-        gap=publishing_gap(e.published_at for e in parsed.entries),
-        publisher_delay=parsed.publisher_delay,
-        new_items=new_items,
-        changed_items=changed_items,
-        refresh=sorted_.refresh,
-    )
+    return Prepared.of(parsed, sorted_, new_items, changed_items)
 
 
 def feed_hash(item: FeedItem) -> str:

@@ -249,7 +249,7 @@ async def test_a_write_from_the_event_loop_waits_for_the_lock_in_a_thread(store:
 
 
 def test_stock_phrase_story_keys_are_remembered_until_prune(store: Store) -> None:
-    from monitor.store_items import COMMON_KEY
+    from monitor.store_stories import COMMON_KEY
     from monitor.stories import Sketch
 
     text_sketch = Sketch(tuple(range(1, 17))).to_bytes()

@@ -338,7 +338,7 @@ def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
     Counted in SQLite virtual-machine steps, not time: with the rare keys joined after
     the holders (a plan SQLite picked once), this grows with the number of holders.
     """
-    from monitor.store_items import _shared_keys
+    from monitor.store_stories import _shared_keys
 
     store = Store.open(f"sqlite:///{tmp_path / 'k.db'}", "w")
     with store.engine.begin() as conn:
