@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,13 +180,18 @@ class _WriterFile:
     """An exclusive ``flock`` on ``<database>.lock``: one writer at a time across processes.
 
     Opened lazily, once per process (a forked child opens its own). Where ``flock`` or
-    the file is not available, writers fall back to SQLite's busy timeout.
+    the file is not available, writers fall back to SQLite's busy timeout; so does a
+    writer that waited ``patience`` seconds (a stuck holder must not stop every other
+    writer for good: SQLite's timeout then reports "database is locked").
+    The wait polls every 0.1-1 ms: a blocking ``flock`` cannot time out.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, patience: float = SQLITE_BUSY_TIMEOUT) -> None:
         self.path = path
+        self.patience = patience
         self._fd: int | None = None
         self._broken = False
+        self._held = False
 
     @classmethod
     def for_database(cls, engine: Engine) -> _WriterFile | None:
@@ -206,15 +212,33 @@ class _WriterFile:
                 logger.debug("no writer lock file %s (%s); using the busy timeout", self.path, exc)
                 self._broken = True
                 return
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        delay, give_up = 0.0001, 0.0
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                give_up = give_up or now + self.patience
+                if now >= give_up:
+                    logger.warning(
+                        "the writer lock %s was held for over %g s; waiting on the database",
+                        self.path, self.patience,
+                    )  # fmt: skip
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 0.001)
+                continue
+            self._held = True
+            return
 
     def release(self) -> None:
-        if self._fd is not None and fcntl is not None:
+        if self._held and self._fd is not None and fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._held = False
 
     def held_elsewhere(self) -> bool:
         """Whether another process holds the lock now (a moment later it may not)."""
-        if self._fd is None or fcntl is None:
+        if self._fd is None or fcntl is None or self._held:
             return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

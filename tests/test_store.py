@@ -302,6 +302,35 @@ def test_writers_of_all_processes_queue_on_the_lock_file(store: Store, tmp_path:
     assert done.is_set() and not store.writing
 
 
+def test_a_stuck_lock_holder_does_not_stop_writers_for_good(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
+    assert store._writer_file is not None
+    store._writer_file.patience = 0.3
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(tmp_path / "test.db.lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        store.release_source("s1")  # waits out its patience, then writes on SQLite's lock
+        assert 0.3 <= time.monotonic() - started < 5
+        assert "was held for over 0.3 s" in caplog.text
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+
+
 def test_without_a_usable_lock_file_writes_still_work(tmp_path: Path) -> None:
     (tmp_path / "x.db.lock").mkdir()  # not a file: the lock cannot be opened
     store = Store.open(f"sqlite:///{tmp_path / 'x.db'}", "w")
