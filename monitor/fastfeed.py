@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from monitor import feeds
+from monitor import fastfeed_chunks, feeds
 from monitor.fastfeed_dates import AVAILABLE as _DATES_AVAILABLE
 from monitor.fastfeed_dates import parse_date
 from monitor.fastfeed_decode import decode
@@ -92,20 +93,36 @@ class _Fallback(Exception):
 
 
 def parse_fast(
-    body: bytes, url: str, headers: Mapping[str, str] | None = None
+    body: bytes, url: str, headers: Mapping[str, str] | None = None, unchanged: str | None = None
 ) -> ParsedFeed | None:
-    """The feed as ``monitor.feeds.parse_feed_reference`` reads it, or None (use that)."""
+    """The feed as ``monitor.feeds.parse_feed_reference`` reads it, or None (use that).
+
+    ``unchanged``: the entry hashes of the source's last poll (``fastfeed_chunks``);
+    entries with one of them are left out of ``entries`` (only their dates are kept,
+    in ``skipped_dates``). The result's ``entry_hashes`` are this document's.
+    """
     text = decode(body, headers) if AVAILABLE else None
     base = document_base(url) if text is not None else None
     if text is None or base is None:
         return None
     try:
         root = ET.fromstring(text)  # noqa: S314 - no DOCTYPE (checked), so no entity expansion
-        reader = _Reader(base, root, [(p, a or b) for p, a, b in _DECL.findall(text)])
+        decls = [(p, a or b) for p, a, b in _DECL.findall(text)]
+        hashes = fastfeed_chunks.entry_hashes(text, (base, root.tag, *decls))
+        skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0]) if hashes else {}
+        reader = _Reader(base, root, decls, hashes[1] if hashes else None, skip)
         reader.read(root)
+        if hashes is not None and len(reader.dates) != len(hashes[1]):
+            hashes = None  # the text search and the reader disagree: read it all again
+            reader = _Reader(base, root, decls)
+            reader.read(root)
     except (ET.ParseError, _Fallback, RecursionError):
         return None
-    return feeds.feed_from_entries(reader.feed, reader.entries, url)
+    return feeds.feed_from_entries(
+        reader.feed, reader.entries, url,
+        skipped_dates=tuple(reader.skipped_dates),
+        entry_hashes=fastfeed_chunks.serialise(*hashes, reader.dates) if hashes else None,
+    )  # fmt: skip
 
 
 def _namespace(uri: str) -> str:
@@ -126,7 +143,14 @@ def _content_kind(attrs: Mapping[str, str], default: str) -> str:
 class _Reader:
     """feedparser's state machine, for the elements and states that matter here."""
 
-    def __init__(self, base: str, root: ET.Element, decls: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        base: str,
+        root: ET.Element,
+        decls: list[tuple[str, str]],
+        chunks: list[str] | None = None,
+        unchanged: fastfeed_chunks.Unchanged | None = None,
+    ) -> None:
         # decls: every xmlns declaration (prefix or "", URI) in the text.  feedparser takes
         # its version from the first RSS 1.0/0.90/Atom one and the handler names of
         # unknown namespaces from their prefixes; where that could matter, fall back.
@@ -150,6 +174,10 @@ class _Reader:
         self.entries: list[dict[str, Any]] = []
         self.infeed = self.has_content = False
         self.title_depth = -1
+        # entries the last poll read, by their text's hash (``fastfeed_chunks``)
+        self.chunks, self.unchanged = chunks, unchanged or {}
+        self.dates: list[datetime | None] = []  # of every entry met, in order
+        self.skipped_dates: list[datetime | None] = []
 
     def key(self, elem: ET.Element) -> str:
         """feedparser's name for an element (``title``, ``dc_date``, ``content_encoded``)."""
@@ -218,7 +246,13 @@ class _Reader:
                 self.element(child, depth + 1)
             self.infeed = False
         elif key in ("item", "entry"):
-            self.entry(elem, depth)
+            index, chunks = len(self.dates), self.chunks
+            if chunks is not None and index < len(chunks) and chunks[index] in self.unchanged:
+                date = self.unchanged[chunks[index]]
+                self.skipped_dates.append(date)
+            else:
+                date = feeds.published_at(self.entry(elem, depth))
+            self.dates.append(date)
         elif key in ("title", "dc_title"):
             kind = _content_kind(self.attrs(elem), "text/plain")
             self.title(finish(self.text(elem), "title", kind), depth, self.feed)
@@ -266,7 +300,7 @@ class _Reader:
         if value:
             self.title_depth = depth  # a later title at this depth or deeper is ignored
 
-    def entry(self, elem: ET.Element, depth: int) -> None:
+    def entry(self, elem: ET.Element, depth: int) -> dict[str, Any]:
         attrs = self.attrs(elem)
         if {"lastmod", "href"} & attrs.keys():
             raise _Fallback
@@ -278,6 +312,7 @@ class _Reader:
         for child in elem:
             self.field(entry, child, self.key(child), depth + 1)
         self.has_content = False
+        return entry
 
     def field(self, entry: dict[str, Any], elem: ET.Element, key: str, depth: int) -> None:
         finish, attrs = self.values.finish, self.attrs(elem)

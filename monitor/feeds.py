@@ -29,12 +29,16 @@ from monitor.normalize import canonical_url, collapse_space, html_to_text
 from monitor.polling import feed_delay
 
 
-def parse_feed(body: bytes, url: str, headers: Mapping[str, str] | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes, url: str, headers: Mapping[str, str] | None = None, unchanged: str | None = None
+) -> ParsedFeed:
     """Parse an RSS, Atom or JSON Feed document. Raises ParseError when it is not one.
 
     RSS and Atom go through ``monitor.fastfeed`` first; feedparser reads what it declines.
+    ``unchanged``: the source's entry hashes from its last poll; the entries the fast
+    reader finds unchanged are left out (``ParsedFeed.skipped_dates``).
     """
-    return _parse(body, url, headers, fast=True)
+    return _parse(body, url, headers, fast=True, unchanged=unchanged)
 
 
 def parse_feed_reference(
@@ -44,12 +48,19 @@ def parse_feed_reference(
     return _parse(body, url, headers, fast=False)
 
 
-def _parse(body: bytes, url: str, headers: Mapping[str, str] | None, *, fast: bool) -> ParsedFeed:
+def _parse(
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str] | None,
+    *,
+    fast: bool,
+    unchanged: str | None = None,
+) -> ParsedFeed:
     if not body.strip():
         raise ParseError("empty response: no feed in the body")
     if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return parse_json_feed(body, url)
-    parsed = fastfeed.parse_fast(body, url, headers) if fast else None
+    parsed = fastfeed.parse_fast(body, url, headers, unchanged) if fast else None
     return parsed if parsed is not None else _parse_with_feedparser(body, url, headers)
 
 
@@ -64,9 +75,17 @@ def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | N
 
 
 def feed_from_entries(
-    feed: Mapping[str, Any], entries: Sequence[Mapping[str, Any]], url: str
+    feed: Mapping[str, Any],
+    entries: Sequence[Mapping[str, Any]],
+    url: str,
+    *,
+    skipped_dates: tuple[datetime | None, ...] = (),
+    entry_hashes: str | None = None,
 ) -> ParsedFeed:
-    """The ParsedFeed of feedparser-shaped data (``parsed.feed``, ``parsed.entries``)."""
+    """The ParsedFeed of feedparser-shaped data (``parsed.feed``, ``parsed.entries``).
+
+    ``skipped_dates``, ``entry_hashes``: see ``fastfeed.parse_fast``.
+    """
     feed_language = _language(feed.get("language"))
     items = tuple(_entry(entry, url, feed_language) for entry in entries)
     title = collapse_space(html_to_text(feed.get("title", ""))) or None
@@ -75,7 +94,14 @@ def feed_from_entries(
         feed.get("sy_updateperiod"),
         feed.get("sy_updatefrequency"),
     )
-    return ParsedFeed(title=title, entries=items, language=feed_language, publisher_delay=delay)
+    return ParsedFeed(
+        title=title,
+        entries=items,
+        language=feed_language,
+        publisher_delay=delay,
+        skipped_dates=skipped_dates,
+        entry_hashes=entry_hashes,
+    )
 
 
 def _not_a_feed(body: bytes, parsed: Any) -> str:
@@ -109,7 +135,7 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
     if key is None:  # no id and no link: the key comes from the normalised text
         item = build()
         return Entry(item.key, raw_hash, item.published_at, lambda: item)
-    return Entry(str(key), raw_hash, _published(entry), build)
+    return Entry(str(key), raw_hash, published_at(entry), build)
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
@@ -131,13 +157,14 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
         canonical_url=canonical,
         title=title,
         summary=summary,
-        published_at=_published(entry),
+        published_at=published_at(entry),
         language=_language(entry.get("language")) or feed_language,
         content=content,
     )
 
 
-def _published(entry: Mapping[str, Any]) -> datetime | None:
+def published_at(entry: Mapping[str, Any]) -> datetime | None:
+    """The date of a feedparser-shaped entry: published, else updated, else created."""
     for field in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(field)
         if value:

@@ -41,6 +41,7 @@ MIGRATIONS: dict[int, tuple[str, Step | None]] = {
     4: ("deliveries: parts_sent (digests split into several messages)", None),
     5: ("sources: last_new_at, stale_reported (source health notices)", None),
     6: ("items: raw_hash (unchanged entries are not normalised again)", None),
+    7: ("sources: entry_hashes (entries unchanged since the last poll are not read again)", None),
 }
 LATEST = max(MIGRATIONS)
 

@@ -81,6 +81,19 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     language: str | None = None
     publisher_delay: timedelta | None = None  # RSS <ttl> or sy:updatePeriod/updateFrequency
+    # entries read at the last poll, unchanged, left out of ``entries``: their dates
+    skipped_dates: tuple[datetime | None, ...] = ()
+    entry_hashes: str | None = None  # of every entry, for the next poll (fast reader only)
+
+    @property
+    def dates(self) -> tuple[datetime | None, ...]:
+        """The dates of every entry in the document, skipped ones included."""
+        return (*(e.published_at for e in self.entries), *self.skipped_dates)
+
+    @property
+    def size(self) -> int:
+        """How many entries the document holds, skipped ones included."""
+        return len(self.entries) + len(self.skipped_dates)
 
     @property
     def items(self) -> tuple[FeedItem, ...]:

@@ -201,11 +201,11 @@ async def _parse_and_store(
     if rt.workers is not None and source.type == "feed" and not source.full_text:
         done = await rt.workers.poll(
             source.name, result.body, result.url, result.headers, state.feed_url, facts,
-            max_age=rt.settings.source_max_age(source), now=now,
+            unchanged=state.entry_hashes, max_age=rt.settings.source_max_age(source), now=now,
         )  # fmt: skip
         if done is not None:
             return done
-    prepared, feed_url = await prepare_poll(rt, source, result, state.feed_url, now)
+    prepared, feed_url = await prepare_poll(rt, source, result, state, now)
     return await asyncio.to_thread(
         save_prepared, rt.settings, rt.store, source, prepared, facts, feed_url, rt.clock()
     )
@@ -238,6 +238,7 @@ def save_prepared(
         publish_gap=gap,
         body_hash=facts.body_hash,
         feed_url=feed_url,
+        entry_hashes=prepared.entry_hashes,
         story_window=settings.stories.window,
         similarity=settings.stories.similarity,
     )
@@ -262,17 +263,25 @@ def _headers_for(source: SourceConfig, url: str) -> dict[str, str] | None:
 
 
 async def read_feed(
-    fetcher: Fetcher, source: SourceConfig, result: FetchResult, known_feed: str | None
+    fetcher: Fetcher,
+    source: SourceConfig,
+    result: FetchResult,
+    known_feed: str | None,
+    *,
+    unchanged: str | None = None,
 ) -> tuple[ParsedFeed, str | None]:
     """Parse a feed; an HTML page that advertises a feed is followed to it once.
 
     Returns the parsed feed and the feed URL found on the page (None when the source
-    URL is itself a feed), which later polls fetch directly.
+    URL is itself a feed), which later polls fetch directly. ``unchanged``: the entry
+    hashes of the last poll (``feeds.parse_feed``).
     """
     from monitor.feeds import parse_feed  # here: a pass where every feed answers 304 needs none
 
     try:
-        parsed = await asyncio.to_thread(parse_feed, result.body, result.url, result.headers)
+        parsed = await asyncio.to_thread(
+            parse_feed, result.body, result.url, result.headers, unchanged
+        )
         return parsed, known_feed
     except ParseError:
         from monitor.pages import looks_like_html  # imported here: only for pages, not feeds
@@ -288,7 +297,8 @@ async def read_feed(
     feed = await fetcher.fetch(
         found[0], time_limit=source.timeout, headers=_headers_for(source, found[0]), trusted=False
     )
-    return await asyncio.to_thread(parse_feed, feed.body, feed.url, feed.headers), found[0]
+    parsed = await asyncio.to_thread(parse_feed, feed.body, feed.url, feed.headers, unchanged)
+    return parsed, found[0]
 
 
 def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
@@ -321,7 +331,7 @@ def parse_listing(source: SourceConfig, result: FetchResult) -> ParsedFeed:
 
 
 async def prepare_poll(
-    rt: Runtime, source: SourceConfig, result: FetchResult, known_feed: str | None, now: datetime
+    rt: Runtime, source: SourceConfig, result: FetchResult, state: SourceState, now: datetime
 ) -> tuple[Prepared, str | None]:
     """Parse, sort, identify and match in this process (``workers`` does it elsewhere).
 
@@ -332,7 +342,9 @@ async def prepare_poll(
     if source.type == "page":
         parsed, feed_url = parse_listing(source, result), None
     else:
-        parsed, feed_url = await read_feed(rt.fetcher, source, result, known_feed)
+        parsed, feed_url = await read_feed(
+            rt.fetcher, source, result, state.feed_url, unchanged=state.entry_hashes
+        )
     known = rt.store.known_items(source.name, [e.key for e in parsed.entries])  # a read
     sorted_ = await asyncio.to_thread(sort_entries, parsed.entries, known)
     recent = recent_items(sorted_, now, max_age)

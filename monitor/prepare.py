@@ -28,6 +28,7 @@ class Prepared:
     new_items: list[NewItem]
     changed_items: list[ChangedItem]
     refresh: dict[int, str]  # stored item id -> new raw hash (re-spelled, same text)
+    entry_hashes: str | None = None  # the document's entries, for the next poll
 
     @classmethod
     def of(
@@ -38,12 +39,13 @@ class Prepared:
         changed_items: list[ChangedItem],
     ) -> Prepared:
         return cls(
-            entries=len(parsed.entries),
-            gap=publishing_gap(e.published_at for e in parsed.entries),
+            entries=parsed.size,
+            gap=publishing_gap(parsed.dates),
             publisher_delay=parsed.publisher_delay,
             new_items=new_items,
             changed_items=changed_items,
             refresh=sorted_.refresh,
+            entry_hashes=parsed.entry_hashes,
         )
 
 

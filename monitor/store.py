@@ -47,6 +47,7 @@ class SourceState:
     feed_url: str | None = None
     last_new_at: datetime | None = None
     stale_reported: bool = False
+    entry_hashes: str | None = None
 
 
 # A successful poll, in one prepared statement (save_poll runs for every source and pass).
@@ -72,6 +73,7 @@ _POLL_SAVED = (
         publish_gap=bindparam("p_gap"),
         body_hash=bindparam("p_body_hash"),
         feed_url=bindparam("p_feed_url"),
+        entry_hashes=bindparam("p_entry_hashes"),
         claimed_by=None,
         claim_expires_at=None,
     )
@@ -168,7 +170,14 @@ class Store(ItemQueries, DigestQueries, Database):
                 conn.execute(
                     update(sources)
                     .where(sources.c.name == name)
-                    .values(url=url, etag=None, last_modified=None, feed_url=None, body_hash=None)
+                    .values(
+                        url=url,
+                        etag=None,
+                        last_modified=None,
+                        feed_url=None,
+                        body_hash=None,
+                        entry_hashes=None,
+                    )
                 )
                 row = conn.execute(select(sources).where(sources.c.name == name)).one()
             return _source_state(row)
@@ -192,6 +201,7 @@ class Store(ItemQueries, DigestQueries, Database):
         publish_gap: timedelta | None = None,
         body_hash: str | None = None,
         feed_url: str | None = None,
+        entry_hashes: str | None = None,
         story_window: timedelta = timedelta(days=3),
         similarity: float = SAME_STORY,
     ) -> tuple[int, int]:
@@ -219,6 +229,7 @@ class Store(ItemQueries, DigestQueries, Database):
                     "p_gap": int(publish_gap.total_seconds()) if publish_gap else None,
                     "p_body_hash": body_hash,
                     "p_feed_url": feed_url,
+                    "p_entry_hashes": entry_hashes,
                 },
             )
         return stored, alerted
@@ -238,7 +249,13 @@ class Store(ItemQueries, DigestQueries, Database):
         reads the page again (and its validators belonged to the old feed).
         """
         forget = (
-            {"feed_url": None, "etag": None, "last_modified": None, "body_hash": None}
+            {
+                "feed_url": None,
+                "etag": None,
+                "last_modified": None,
+                "body_hash": None,
+                "entry_hashes": None,
+            }
             if forget_feed
             else {}
         )
@@ -319,4 +336,5 @@ def _source_state(row: Any) -> SourceState:
         feed_url=row.feed_url,
         last_new_at=row.last_new_at,
         stale_reported=bool(row.stale_reported),
+        entry_hashes=row.entry_hashes,
     )

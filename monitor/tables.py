@@ -78,6 +78,8 @@ sources = Table(
     Column("feed_url", Text, info={"since": 2}),  # the feed an HTML source URL advertises
     Column("last_new_at", UTCDateTime, info={"since": 5}),  # when it last had a new item
     Column("stale_reported", Boolean, info={"since": 5}),
+    # hashes of the last parsed body's entries: unchanged ones are not read again
+    Column("entry_hashes", Text, info={"since": 7}),
 )
 
 items = Table(

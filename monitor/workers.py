@@ -85,13 +85,14 @@ def _prepare_in_worker(
     may_discover: bool,
     now: datetime,
     max_age: timedelta,
+    unchanged: str | None = None,
 ) -> Prepared | None:
     """Parse and prepare one feed; None when it is an HTML page to look for a feed on."""
     worker = _worker()
     from monitor.feeds import parse_feed  # here: the main process may never need it
 
     try:
-        parsed = parse_feed(body, url, headers)
+        parsed = parse_feed(body, url, headers, unchanged)
     except ParseError:
         from monitor.pages import looks_like_html
 
@@ -111,6 +112,7 @@ def _poll_in_worker(
     facts: PollFacts,
     now: datetime,
     max_age: timedelta,
+    unchanged: str | None,
 ) -> tuple[int, int, int] | None:
     """Parse, prepare and store one feed's poll: (entries, stored, alerts), or None.
 
@@ -119,7 +121,9 @@ def _poll_in_worker(
     from monitor.pipeline import save_prepared  # loaded before the fork: no import here
 
     worker = _worker()
-    prepared = _prepare_in_worker(source, body, url, headers, known_feed is None, now, max_age)
+    prepared = _prepare_in_worker(
+        source, body, url, headers, known_feed is None, now, max_age, unchanged
+    )
     if prepared is None:
         return None
     config = next(s for s in worker.settings.sources if s.name == source)
@@ -166,6 +170,7 @@ class ParseWorkers:
         known_feed: str | None,
         facts: PollFacts,
         *,
+        unchanged: str | None,
         now: datetime,
         max_age: timedelta,
     ) -> tuple[int, int, int] | None:
@@ -182,7 +187,7 @@ class ParseWorkers:
             future = self._pool.submit(
                 _poll_in_worker, source, body, url,
                 {"content-type": content_type} if content_type else {},
-                known_feed, facts, now, max_age,
+                known_feed, facts, now, max_age, unchanged,
             )  # fmt: skip
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:

@@ -24,15 +24,16 @@ class Site:
     def __init__(self) -> None:
         self.body = b""
         self.status = 200
+        self.etag = '"same"'
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if self.status != 200:
             return httpx.Response(self.status)
-        if request.headers.get("If-None-Match") == '"same"':
+        if request.headers.get("If-None-Match") == self.etag:
             return httpx.Response(304)
-        return httpx.Response(200, content=self.body, headers={"ETag": '"same"'})
+        return httpx.Response(200, content=self.body, headers={"ETag": self.etag})
 
 
 @pytest.fixture
@@ -90,6 +91,29 @@ async def test_failure_is_recorded_and_counted(runtime: tuple[Runtime, Site]) ->
     assert outcome.status == "error" and outcome.error == "HTTP 500 Internal Server Error"
     state = rt.store.source_states()["desk"]
     assert state.consecutive_failures == 1 and state.last_error == "HTTP 500 Internal Server Error"
+
+
+async def test_a_changed_feed_reads_only_its_changed_entries(
+    runtime: tuple[Runtime, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor import feeds
+
+    rt, site = runtime
+    entries = [Entry(f"Cuba story {i}", f"https://x.org/{i}", "Havana consulate news.",
+                     published=NOW - timedelta(hours=i + 1)) for i in range(5)]  # fmt: skip
+    site.body = rss("Desk", entries)
+    first = await poll_source(rt, rt.settings.sources[0])
+    assert (first.items, first.new_items) == (5, 5)
+    assert rt.store.source_states()["desk"].entry_hashes
+    built: list[str] = []
+    real_item = feeds._item
+    monkeypatch.setattr(feeds, "_item", lambda e, *a: built.append(e["link"]) or real_item(e, *a))
+    site.body = rss("Desk", [Entry("Cuba news", "https://x.org/new", "Cuba.", published=NOW),
+                             *entries[:4]])  # fmt: skip
+    site.etag = '"changed"'
+    second = await poll_source(rt, rt.settings.sources[0], only_due=False)
+    assert (second.status, second.items, second.new_items, second.matches) == ("ok", 5, 1, 1)
+    assert built == ["https://x.org/new"]  # the four unchanged entries were not read again
 
 
 def test_due_margin_and_age() -> None:

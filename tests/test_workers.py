@@ -244,7 +244,7 @@ async def test_a_dead_worker_leaves_the_pass_to_the_main_process(
         facts = PollFacts(None, None, None, None, None, None)
         with caplog.at_level(logging.WARNING):
             done = await workers.poll(
-                "s0", body, "https://x.org/feed", {}, None, facts, now=now,
+                "s0", body, "https://x.org/feed", {}, None, facts, unchanged=None, now=now,
                 max_age=timedelta(days=3),
             )  # fmt: skip
         assert done is None  # the caller prepares and stores it itself

@@ -1,0 +1,132 @@
+"""Entries unchanged since the last poll are not read again (``fastfeed_chunks``).
+
+Property over the benchmark farm's feeds (RSS, WordPress-style RSS, Atom): a feed
+read with the hashes of its previous version returns exactly the entries whose text
+changed, built exactly as a full read builds them, with the same size, dates and
+hashes. Then the cases where the text search must not be trusted.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from monitor.fastfeed import parse_fast
+from monitor.fastfeed_chunks import entry_hashes
+from monitor.feeds import parse_feed
+from monitor.models import ParsedFeed
+from tests.feedgen import Entry, atom, hours_ago, rss
+from tests.test_fastfeed import load_farm
+
+URL = "https://feeds.example.org/news/feed.xml"
+NOW = 1_795_000_000.0
+
+
+def farm_versions(seed: int, count: int) -> list[tuple[bytes, bytes, str]]:
+    """Each feed as the farm serves it, then after one new item was published."""
+    farm = load_farm()
+    generator = farm.FeedGenerator(seed)
+    out = []
+    for index in range(1, count + 1):
+        spec = generator.spec(index)
+        gaps = random.Random(f"{seed}:gaps:{index}")
+        stamps, t = [], NOW - gaps.uniform(60, 3600)
+        for _ in range(spec.items):
+            stamps.append(float(int(t)))
+            t -= gaps.uniform(5 * 60, 80 * 60)
+        stamps.reverse()
+        items = [generator.item(spec, s, stamps[s]) for s in range(spec.items)][::-1]
+        newer = [generator.item(spec, spec.items, NOW + 1), *items[:-1]]
+        url = f"http://127.0.0.1:8765{spec.path}"
+        out.append(
+            (farm.render(spec, items, url, NOW), farm.render(spec, newer, url, NOW + 1), url)
+        )
+    return out
+
+
+def check_skipping(before: bytes, after: bytes, url: str) -> ParsedFeed:
+    first = parse_fast(before, url)
+    assert first is not None and first.entry_hashes is not None
+    skipping = parse_fast(after, url, unchanged=first.entry_hashes)
+    full = parse_fast(after, url)
+    assert skipping is not None and full is not None
+    assert skipping.size == full.size
+    assert sorted(d.timestamp() for d in skipping.dates if d) == sorted(
+        d.timestamp() for d in full.dates if d
+    )
+    assert skipping.entry_hashes == full.entry_hashes
+    assert (skipping.title, skipping.language, skipping.publisher_delay) == (
+        full.title, full.language, full.publisher_delay,
+    )  # fmt: skip
+    # the entries read are the full read's, built the same; those left out were read
+    # before with the very same raw text
+    by_key = {e.key: e for e in full.entries}
+    assert all(by_key[e.key].build() == e.build() for e in skipping.entries)
+    previous = {e.key: e.raw_hash for e in first.entries}
+    read = {e.key for e in skipping.entries}
+    for entry in full.entries:
+        if entry.key not in read:
+            assert previous.get(entry.key) == entry.raw_hash, entry.key
+    return skipping
+
+
+def test_a_farm_feed_with_one_new_item_reads_only_that_item() -> None:
+    versions = farm_versions(seed=3, count=40)
+    read = []
+    for before, after, url in versions:
+        skipping = check_skipping(before, after, url)
+        read.append(len(skipping.entries))
+    assert max(read) == 1 and sum(read) == len(versions)  # the new item, nothing else
+
+
+def test_a_changed_entry_is_read_again() -> None:
+    entries = [Entry(f"Story {i}", f"https://x.org/{i}", f"<p>Text {i}</p>",
+                     published=hours_ago(i + 1)) for i in range(6)]  # fmt: skip
+    changed = list(entries)
+    changed[2] = Entry(
+        "Story 2", "https://x.org/2", "<p>Corrected text</p>", published=hours_ago(3)
+    )
+    for render in (rss, atom):
+        skipping = check_skipping(render("F", entries), render("F", changed), URL)
+        assert [e.key for e in skipping.entries] == ["https://x.org/2"]
+
+
+def test_hashes_of_another_document_skip_nothing() -> None:
+    entries = [Entry(f"Story {i}", f"https://x.org/{i}", "Text") for i in range(4)]
+    body = rss("F", entries)
+    first = parse_fast(body, URL)
+    assert first is not None and first.entry_hashes is not None
+    # the same entries under another base URL could read differently (relative links)
+    elsewhere = parse_fast(body, "https://other.example.net/feed", unchanged=first.entry_hashes)
+    assert elsewhere is not None and len(elsewhere.entries) == 4
+    again = parse_fast(body, URL, unchanged=first.entry_hashes)
+    assert again is not None and again.entries == () and again.size == 4
+    assert again.dates == (None, None, None, None)  # undated entries stay undated
+
+
+def test_text_that_could_mislead_the_search_turns_skipping_off() -> None:
+    body = rss("F", [Entry("One", "https://x.org/1"), Entry("Two", "https://x.org/2")])
+    for sneaky in (b"<!-- <item>old</item> -->", b"<![CDATA[ </item> ]]>"):
+        doc = body.replace(b"<channel>", b"<channel><description>" + sneaky + b"</description>")
+        if b"CDATA" not in sneaky:
+            doc = body.replace(b"<channel>", b"<channel>" + sneaky)
+        assert entry_hashes(doc.decode(), ()) is None
+        parsed = parse_fast(doc, URL)
+        assert parsed is not None and parsed.entry_hashes is None
+
+
+def test_a_search_that_disagrees_with_the_reader_reads_everything() -> None:
+    """A self-closing item with '>' in an attribute: the text search merges it with the
+    next one, the counts differ, and the document is read in full, without hashes."""
+    body = rss("F", [Entry("One", "https://x.org/1"), Entry("Two", "https://x.org/2")])
+    odd = body.replace(b"<item>", b'<item note="a>b"/><item>', 1)
+    first = parse_fast(odd, URL)
+    reference = parse_feed(odd, URL)
+    assert first is not None and first.entry_hashes is None
+    assert first == reference and first.size == 3
+
+
+def test_feeds_read_by_feedparser_have_no_hashes() -> None:
+    body = (Path(__file__).parent / "fixtures" / "feeds" / "rss-nbsp.xml").read_bytes()
+    assert parse_fast(body, URL) is None
+    assert parse_feed(body, URL).entry_hashes is None
