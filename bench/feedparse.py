@@ -13,6 +13,8 @@ table gives the median over the runs of feeds/s and items/s, in CPU time
 * ``parse_feed_reference``: feedparser, then the FeedItem normalisation (html_to_text,
   canonical URLs) that both paths share;
 * ``parse_feed``: the fast path (``monitor.fastfeed``), falling back to feedparser;
+* ``parse_feed`` on the same feeds after one more ``publish()``, given each feed's
+  entry hashes from the first version (a re-poll: unchanged entries are skipped);
 * the reading alone, without building FeedItem values: ``feedparser.parse``,
   ``parse_fast`` with the shared normalisation stubbed out, and ``fastfeedparser.parse``
   (only when it is installed: it is not a dependency; ``.venv/bin/pip install
@@ -60,11 +62,13 @@ def load_farm() -> ModuleType:
     return module
 
 
-def farm_documents(feeds: int, seed: int, published: int) -> list[tuple[bytes, str]]:
+def farm_documents(
+    feeds: int, seed: int, published: int, now: float | None = None
+) -> list[tuple[bytes, str]]:
     """The bodies FeedFarm serves after reset() and ``published`` publish() rounds."""
     farm = load_farm()
     generator = farm.FeedGenerator(seed)
-    now = float(int(time.time()))
+    now = float(int(time.time())) if now is None else now
     out = []
     for index in range(1, feeds + 1):
         spec = generator.spec(index)
@@ -90,7 +94,7 @@ def feedparser_only(body: bytes, url: str) -> Any:
 def without_items() -> Iterator[None]:
     """parse_fast stops at the feedparser-shaped entries (no FeedItem values built)."""
     build = feeds.feed_from_entries
-    feeds.feed_from_entries = lambda feed, entries, url: entries  # type: ignore[assignment, return-value]
+    feeds.feed_from_entries = lambda feed, entries, url, **_: entries  # type: ignore[assignment, return-value]
     try:
         yield
     finally:
@@ -126,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})
         print(f"pinned to CPU {cpu}")
-    docs = farm_documents(args.feeds, args.seed, args.published)
+    now = float(int(time.time()))
+    docs = farm_documents(args.feeds, args.seed, args.published, now)
+    # the same feeds after one more new item, and the entry hashes of ``docs`` (a re-poll)
+    newer = farm_documents(args.feeds, args.seed, args.published + 1, now)
+    last_poll = {url: parse_feed(body, url).entry_hashes for body, url in docs}
     fast = sum(parse_fast(body, url) is not None for body, url in docs)
     mismatches = sum(parse_feed(b, u) != parse_feed_reference(b, u) for b, u in docs)
     items = sum(len(parse_feed(body, url).items) for body, url in docs)
@@ -143,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         ("parse_feed + items", lambda b, u: parse_feed(b, u).items),
         # entries only (keys, raw hashes), as on a re-poll where every item is known
         ("parse_feed, entries only", parse_feed),
+        # a re-poll after one new item, with the last poll's entry hashes (fastfeed_chunks)
+        (
+            "parse_feed, +1 new, unchanged skipped",
+            lambda b, u: parse_feed(b, u, None, last_poll[u]),
+        ),
         ("feedparser.parse alone", feedparser_only),
         ("parse_fast reading alone", parse_fast),
     ]
@@ -159,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, parse in rows:
         with without_items() if name.startswith("parse_fast") else nullcontext():
             # (parse_fast alone skips building entries too)
-            cpu, wall = measure(parse, docs, args.runs)
+            cpu, wall = measure(parse, newer if "+1 new" in name else docs, args.runs)
         reference_cpu = reference_cpu or cpu
         print(
             f"{name:36} {len(docs) / cpu:9.1f} {items / cpu:9.0f} {cpu / len(docs) * 1000:8.2f}"

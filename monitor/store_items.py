@@ -24,6 +24,8 @@ from monitor.models import AlertMatch, ChangedItem, NewItem
 from monitor.store_stories import Known, closest_stories
 from monitor.tables import alerts, deliveries, digests, items, story_keys
 
+FEW_ITEMS = 4  # up to this many new items are inserted one statement each
+_MAX_ID = select(func.coalesce(func.max(items.c.id), 0))
 _SET_RAW_HASH = (
     update(items).where(items.c.id == bindparam("the_id")).values(raw_hash=bindparam("the_hash"))
 )
@@ -144,14 +146,14 @@ class ItemQueries(Database):
         now: datetime,
         batch: Sequence[_Row],
     ) -> list[int | None]:
-        """Insert new items in one executemany; their ids in order (None: was stored).
+        """Insert new items; their ids in order (None: was stored already).
 
-        The write transaction holds the database, so the rows above the highest id
-        before the insert are exactly this batch's.
+        A few items (a poll's usual news) go in one statement each, returning the id;
+        more go in one executemany, and the write transaction, which holds the
+        database, reads back the rows above the highest id before the insert.
         """
         if not batch:
             return []
-        before = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one()
         rows = []
         for new, url_hash, story, same in batch:
             item = new.item
@@ -179,6 +181,10 @@ class ItemQueries(Database):
                     "sketch": new.sketch,
                 }
             )
+        if len(rows) <= FEW_ITEMS:
+            one = self._insert_ignore(conn, items, "source", "key_hash", returning=items.c.id)
+            return [conn.execute(one, row).scalar() for row in rows]
+        before = conn.execute(_MAX_ID).scalar_one()
         conn.execute(self._insert_ignore(conn, items, "source", "key_hash"), rows)
         found = conn.execute(
             select(items.c.key_hash, items.c.id).where(

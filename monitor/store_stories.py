@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from monitor.models import NewItem
 from monitor.stories import Sketch, similarity
@@ -31,6 +31,15 @@ MIN_SHARED_KEYS = 3
 COMMON_KEY = 50
 
 
+# Built once: SQLAlchemy caches their compiled form (an "expanding" IN parameter).
+_BY_URL, _BY_CONTENT = (
+    select(column, items.c.id, items.c.story_id)
+    .where(column.in_(bindparam("wanted", expanding=True)))
+    .order_by(items.c.id)
+    for column in (items.c.url_hash, items.c.fingerprint)
+)
+
+
 @dataclass(slots=True)
 class Known:
     """Stored items with a given canonical URL or content fingerprint: (id, story id)."""
@@ -43,17 +52,13 @@ class Known:
         cls, conn: Connection, url_hashes: Sequence[str | None], fingerprints: Sequence[str | None]
     ) -> Known:
         known = cls({}, {})
-        for key_column, given, found in (
-            (items.c.url_hash, url_hashes, known.by_url),
-            (items.c.fingerprint, fingerprints, known.by_content),
+        for statement, given, found in (
+            (_BY_URL, url_hashes, known.by_url),
+            (_BY_CONTENT, fingerprints, known.by_content),
         ):
             wanted = sorted({v for v in given if v is not None})
             for start in range(0, len(wanted), 500):
-                rows = conn.execute(
-                    select(key_column, items.c.id, items.c.story_id)
-                    .where(key_column.in_(wanted[start : start + 500]))
-                    .order_by(items.c.id)
-                )
+                rows = conn.execute(statement, {"wanted": wanted[start : start + 500]})
                 for value, item_id, story_id in rows:
                     found.setdefault(value, (item_id, story_id or item_id))
         return known

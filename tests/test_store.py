@@ -112,9 +112,14 @@ def test_items_stored_once_and_duplicate_urls_not_alerted(store: Store) -> None:
                            new_items=again) == (1, 0)  # fmt: skip
 
 
-def test_copies_within_one_poll_join_their_original(store: Store) -> None:
+@pytest.mark.parametrize("few", [0, 10], ids=["executemany", "one-by-one"])
+def test_copies_within_one_poll_join_their_original(
+    store: Store, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
     """A feed listing one story twice (same URL, or same text under another URL) in
-    one poll: both rows stored, the copy points at the original and is not alerted."""
+    one poll: both rows stored, the copy points at the original and is not alerted.
+    Both ways of inserting a poll's items (by count) give the same rows."""
+    monkeypatch.setattr("monitor.store_items.FEW_ITEMS", few)
     store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)
     new = [
         NewItem(item("a"), True, (alert(),), fingerprint="fp-a"),
