@@ -50,6 +50,17 @@ class SourceState:
     entry_hashes: str | None = None
 
 
+# What belongs to the URL a source was fetched from (validators, the feed found on its
+# page, hashes of the last body): forgotten when the config points elsewhere, or when
+# the discovered feed is gone.
+_OLD_URL_STATE: dict[str, None] = {
+    "etag": None,
+    "last_modified": None,
+    "feed_url": None,
+    "body_hash": None,
+    "entry_hashes": None,
+}
+
 # A successful poll, in one prepared statement (save_poll runs for every source and pass).
 _NOW = bindparam("p_now", type_=UTCDateTime)
 _STORED = bindparam("p_stored", type_=Integer)
@@ -168,16 +179,7 @@ class Store(ItemQueries, DigestQueries, Database):
                 return None
             if row.url != url:  # the config points elsewhere now: validators belong to the old URL
                 conn.execute(
-                    update(sources)
-                    .where(sources.c.name == name)
-                    .values(
-                        url=url,
-                        etag=None,
-                        last_modified=None,
-                        feed_url=None,
-                        body_hash=None,
-                        entry_hashes=None,
-                    )
+                    update(sources).where(sources.c.name == name).values(url=url, **_OLD_URL_STATE)
                 )
                 row = conn.execute(select(sources).where(sources.c.name == name)).one()
             return _source_state(row)
@@ -248,17 +250,7 @@ class Store(ItemQueries, DigestQueries, Database):
         ``forget_feed``: the feed discovered on the source's page is gone; the next poll
         reads the page again (and its validators belonged to the old feed).
         """
-        forget = (
-            {
-                "feed_url": None,
-                "etag": None,
-                "last_modified": None,
-                "body_hash": None,
-                "entry_hashes": None,
-            }
-            if forget_feed
-            else {}
-        )
+        forget = _OLD_URL_STATE if forget_feed else {}
         with self._tx() as conn:
             conn.execute(
                 update(sources)

@@ -124,12 +124,14 @@ def load_farm() -> ModuleType:
     return sys.modules["farm"]
 
 
-def farm_feeds(seed: int, count: int, published: int = 0) -> Iterator[tuple[bytes, str]]:
+def farm_feeds(
+    seed: int, count: int, published: int = 0, now: float | None = None
+) -> Iterator[tuple[bytes, str]]:
     """Feeds as ``FeedFarm`` serves them after ``reset()`` and ``published`` publish()es."""
     farm = load_farm()
     prose = ("varied",) if "varied" in getattr(farm, "PROSE", ()) and seed % 2 else ()
     generator = farm.FeedGenerator(seed, *prose)
-    now = float(int(time.time()))
+    now = float(int(time.time())) if now is None else now
     for index in range(1, count + 1):
         spec = generator.spec(index)
         gaps = random.Random(f"{seed}:gaps:{index}")

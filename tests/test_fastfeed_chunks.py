@@ -8,7 +8,6 @@ hashes. Then the cases where the text search must not be trusted.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from monitor.fastfeed import parse_fast
@@ -16,7 +15,7 @@ from monitor.fastfeed_chunks import entry_hashes
 from monitor.feeds import parse_feed
 from monitor.models import ParsedFeed
 from tests.feedgen import Entry, atom, hours_ago, rss
-from tests.test_fastfeed import load_farm
+from tests.test_fastfeed import farm_feeds
 
 URL = "https://feeds.example.org/news/feed.xml"
 NOW = 1_795_000_000.0
@@ -24,24 +23,9 @@ NOW = 1_795_000_000.0
 
 def farm_versions(seed: int, count: int) -> list[tuple[bytes, bytes, str]]:
     """Each feed as the farm serves it, then after one new item was published."""
-    farm = load_farm()
-    generator = farm.FeedGenerator(seed)
-    out = []
-    for index in range(1, count + 1):
-        spec = generator.spec(index)
-        gaps = random.Random(f"{seed}:gaps:{index}")
-        stamps, t = [], NOW - gaps.uniform(60, 3600)
-        for _ in range(spec.items):
-            stamps.append(float(int(t)))
-            t -= gaps.uniform(5 * 60, 80 * 60)
-        stamps.reverse()
-        items = [generator.item(spec, s, stamps[s]) for s in range(spec.items)][::-1]
-        newer = [generator.item(spec, spec.items, NOW + 1), *items[:-1]]
-        url = f"http://127.0.0.1:8765{spec.path}"
-        out.append(
-            (farm.render(spec, items, url, NOW), farm.render(spec, newer, url, NOW + 1), url)
-        )
-    return out
+    before = farm_feeds(seed, count, published=0, now=NOW)
+    after = farm_feeds(seed, count, published=1, now=NOW)
+    return [(old, new, url) for (old, url), (new, _) in zip(before, after, strict=True)]
 
 
 def check_skipping(before: bytes, after: bytes, url: str) -> ParsedFeed:
