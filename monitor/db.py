@@ -20,6 +20,7 @@ import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -267,6 +268,24 @@ def _insert_ignore(
     return statement.returning(returning) if returning is not None else statement
 
 
+def _set_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting while another process holds the database.
+
+    Switching a new database to WAL needs it to itself, and SQLite answers "database
+    is locked" at once instead of waiting out the busy timeout (two ``once`` processes
+    that start together on a new database). Once a file is in WAL mode it stays so.
+    """
+    give_up = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.01)
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -277,7 +296,7 @@ def _create_engine(url: str) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -48,6 +48,34 @@ def test_migrated_schema_matches_table_definitions(store: Store) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
+def test_a_new_database_another_process_is_creating_is_waited_for(tmp_path: Path) -> None:
+    """Two ``once`` processes starting together on a new database: the second one's
+    switch to WAL mode finds the file locked, and waits instead of failing."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_process (x)")
+
+    def finish() -> None:
+        time.sleep(0.4)
+        holder.execute("COMMIT")
+        holder.close()
+
+    threading.Thread(target=finish).start()
+    started = time.monotonic()
+    store = Store.open(f"sqlite:///{path}", "b")
+    try:
+        assert time.monotonic() - started >= 0.3  # it waited for the other writer
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        store.close()
+
+
 def test_reopening_does_not_migrate_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     Store.open(url, "a").close()
