@@ -146,7 +146,16 @@ class Database:
         """
         if self._writers > 0:
             return True
-        return self._writer_file is not None and self._writer_file.held_elsewhere()
+        if self._writer_file is None or self._write_lock is None:
+            return False
+        # probe the file lock only while no thread of ours can be taking it: the probe
+        # takes and drops it on the same descriptor, which would drop theirs too
+        if not self._write_lock.acquire(blocking=False):
+            return True
+        try:
+            return self._writer_file.held_elsewhere()
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
