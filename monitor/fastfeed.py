@@ -112,7 +112,7 @@ def parse_fast(
         skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0]) if hashes else {}
         reader = _Reader(base, root, decls, hashes[1] if hashes else None, skip)
         reader.read(root)
-        if hashes is not None and len(reader.dates) != len(hashes[1]):
+        if hashes is not None and len(reader.read_entries) != len(hashes[1]):
             hashes = None  # the text search and the reader disagree: read it all again
             reader = _Reader(base, root, decls)
             reader.read(root)
@@ -121,7 +121,7 @@ def parse_fast(
     return feeds.feed_from_entries(
         reader.feed, reader.entries, url,
         skipped_dates=tuple(reader.skipped_dates),
-        entry_hashes=fastfeed_chunks.serialise(*hashes, reader.dates) if hashes else None,
+        entry_hashes=fastfeed_chunks.serialise(*hashes, reader.read_entries) if hashes else None,
     )  # fmt: skip
 
 
@@ -176,7 +176,8 @@ class _Reader:
         self.title_depth = -1
         # entries the last poll read, by their text's hash (``fastfeed_chunks``)
         self.chunks, self.unchanged = chunks, unchanged or {}
-        self.dates: list[datetime | None] = []  # of every entry met, in order
+        # every entry met, in order: its date, and whether it left a title behind
+        self.read_entries: list[tuple[datetime | None, bool]] = []
         self.skipped_dates: list[datetime | None] = []
 
     def key(self, elem: ET.Element) -> str:
@@ -246,13 +247,18 @@ class _Reader:
                 self.element(child, depth + 1)
             self.infeed = False
         elif key in ("item", "entry"):
-            index, chunks = len(self.dates), self.chunks
+            index, chunks = len(self.read_entries), self.chunks
             if chunks is not None and index < len(chunks) and chunks[index] in self.unchanged:
-                date = self.unchanged[chunks[index]]
+                date, titled = self.unchanged[chunks[index]]
                 self.skipped_dates.append(date)
+                # the state reading it would leave: entry() ends with a title at depth + 1
+                # (a later channel <title> at a lower depth then counts) or with none
+                self.title_depth = depth + 1 if titled else -1
+                self.has_content = False
             else:
                 date = feeds.published_at(self.entry(elem, depth))
-            self.dates.append(date)
+                titled = self.title_depth != -1
+            self.read_entries.append((date, titled))
         elif key in ("title", "dc_title"):
             kind = _content_kind(self.attrs(elem), "text/plain")
             self.title(finish(self.text(elem), "title", kind), depth, self.feed)

@@ -4,8 +4,10 @@ A feed that changed is usually the last one plus an entry or two. ``entry_hashes
 cuts the document's text into its entries (``<item>…</item>``, ``<entry>…</entry>``)
 and hashes each, under a hash of what else decides how an entry reads: the base URL,
 the root element and the namespace declarations. An entry whose hash was in the last
-successful poll's list was read, stored and matched then, so the fast reader skips it;
-its date (for the publishing pace) is stored with the hash.
+successful poll's list was read, stored and matched then, so the fast reader skips it.
+What the rest of the read needs from it is stored with the hash: its date (for the
+publishing pace) and whether it had a title (which decides whether a later channel
+``<title>`` counts).
 
 The cut is a text search, used only where it cannot mislead: not when a comment, CDATA
 section or processing instruction mentions an entry tag; and the reader checks that
@@ -26,7 +28,9 @@ _HIDDEN = {"<!--": "-->", "<![CDATA[": "]]>", "<?": "?>"}
 _HIDDEN_START = re.compile(r"<!--|<!\[CDATA\[|<\?")
 _ENTRY_TAG = re.compile(r"</?(?:item|entry)\b")
 
-Unchanged = dict[str, datetime | None]  # entry hash -> that entry's date
+# entry hash -> (that entry's date, whether it had a title: the reader needs it to read
+# a later channel <title> as feedparser does)
+Unchanged = dict[str, tuple[datetime | None, bool]]
 
 
 def entry_hashes(text: str, context: Sequence[object]) -> tuple[str, list[str]] | None:
@@ -51,23 +55,32 @@ def entry_hashes(text: str, context: Sequence[object]) -> tuple[str, list[str]] 
 
 
 def unchanged_entries(stored: str | None, context_hash: str) -> Unchanged:
-    """The last poll's entries (hash -> date), if they were read in the same context."""
+    """The last poll's entries, if they were read in the same context."""
     if not stored:
         return {}
     head, _, rest = stored.partition(" ")
     if head != context_hash:
         return {}
     out: Unchanged = {}
-    for pair in rest.split():
-        digest, _, stamp = pair.partition("=")
-        out[digest] = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+    try:
+        for entry in rest.split():
+            digest, stamp, titled = entry.split(":")
+            date = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
+            out[digest] = (date, titled == "t")
+    except (ValueError, OverflowError, OSError):  # not what ``serialise`` writes: read it all
+        return {}
     return out
 
 
-def serialise(context_hash: str, hashes: Sequence[str], dates: Sequence[datetime | None]) -> str:
-    """What ``sources.entry_hashes`` stores for the next poll: hashes and dates."""
-    pairs = (f"{h}={int(d.timestamp()) if d else ''}" for h, d in zip(hashes, dates, strict=True))
-    return " ".join((context_hash, *pairs))
+def serialise(
+    context_hash: str, hashes: Sequence[str], read: Sequence[tuple[datetime | None, bool]]
+) -> str:
+    """What ``sources.entry_hashes`` keeps for the next poll: ``hash:timestamp:t|-``."""
+    entries = (
+        f"{h}:{int(date.timestamp()) if date else ''}:{'t' if titled else '-'}"
+        for h, (date, titled) in zip(hashes, read, strict=True)
+    )
+    return " ".join((context_hash, *entries))
 
 
 def _hash(text: str) -> str:

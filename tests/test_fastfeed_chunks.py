@@ -114,3 +114,27 @@ def test_feeds_read_by_feedparser_have_no_hashes() -> None:
     body = (Path(__file__).parent / "fixtures" / "feeds" / "rss-nbsp.xml").read_bytes()
     assert parse_fast(body, URL) is None
     assert parse_feed(body, URL).entry_hashes is None
+
+
+def test_reader_state_after_a_skipped_entry_is_as_after_reading_it() -> None:
+    """An entry's title decides whether a later channel <title> counts; a skipped entry
+    must leave the reader as reading it would (here: the feed title)."""
+    entries = [Entry(f"Story {i}", f"https://x.org/{i}", "Text") for i in range(3)]
+    body = rss("Early title", entries).replace(
+        b"</channel>", b"<title>Late title</title></channel>"
+    )
+    # every entry unchanged (only the channel's description changed): all are skipped
+    newer = body.replace(b"Fixture feed", b"Fixture feed, updated")
+    skipping = check_skipping(body, newer, URL)
+    assert skipping.entries == () and skipping.size == 3
+    assert skipping.title == parse_feed(newer, URL).title == "Late title"
+
+
+def test_stored_hashes_that_do_not_parse_skip_nothing() -> None:
+    body = rss("F", [Entry("One", "https://x.org/1"), Entry("Two", "https://x.org/2")])
+    first = parse_fast(body, URL)
+    assert first is not None and first.entry_hashes is not None
+    context = first.entry_hashes.split()[0]
+    for stored in (f"{context} garbage", f"{context} abc:notanumber:t", f"{context} a=1"):
+        again = parse_fast(body, URL, unchanged=stored)
+        assert again is not None and len(again.entries) == 2
