@@ -238,8 +238,15 @@ class _WriterFile:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.001)
                 continue
+            except OSError as exc:  # a file system without flock (some NFS, FUSE mounts)
+                self._give_up(exc)
+                return
             self._held = True
             return
+
+    def _give_up(self, exc: OSError) -> None:
+        logger.warning("cannot lock %s (%s); writers wait on the database instead", self.path, exc)
+        self._broken = True
 
     def release(self) -> None:
         if self._held and self._fd is not None and fcntl is not None:
@@ -250,10 +257,15 @@ class _WriterFile:
         """Whether another process holds the lock now (a moment later it may not)."""
         if self._fd is None or fcntl is None or self._held:
             return False
+        if self._broken:
+            return False
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return True
+        except OSError as exc:
+            self._give_up(exc)
+            return False
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         return False
 

@@ -108,14 +108,15 @@ def parse_fast(
     try:
         root = ET.fromstring(text)  # noqa: S314 - no DOCTYPE (checked), so no entity expansion
         decls = [(p, a or b) for p, a, b in _DECL.findall(text)]
-        hashes = fastfeed_chunks.entry_hashes(text, (base, root.tag, *decls))
+        hashes = fastfeed_chunks.entry_hashes(text, base, root.tag, decls)
         skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0]) if hashes else {}
         reader = _Reader(base, root, decls, hashes[1] if hashes else None, skip)
         reader.read(root)
         if hashes is not None and len(reader.read_entries) != len(hashes[1]):
-            hashes = None  # the text search and the reader disagree: read it all again
-            reader = _Reader(base, root, decls)
-            reader.read(root)
+            hashes = None  # the text search and the reader disagree: no skipping
+            if reader.skipped_dates:
+                reader = _Reader(base, root, decls)
+                reader.read(root)
     except (ET.ParseError, _Fallback, RecursionError):
         return None
     return feeds.feed_from_entries(

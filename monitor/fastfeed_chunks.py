@@ -22,36 +22,58 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-_START = re.compile(r"<(item|entry)(?:\s[^<>]*)?(/?)>")
+_START = re.compile(r"<(item|entry)(?:\s[^<>]*?)?(/?)>")
 _END = {"item": re.compile(r"</item\s*>"), "entry": re.compile(r"</entry\s*>")}
+# any start tag the reader could take for an entry: other case, or with a prefix
+_ANY_START = re.compile(r"<(?:[\w.-]+:)?(?i:item|entry)[\s/>]")
 _HIDDEN = {"<!--": "-->", "<![CDATA[": "]]>", "<?": "?>"}
 _HIDDEN_START = re.compile(r"<!--|<!\[CDATA\[|<\?")
 _ENTRY_TAG = re.compile(r"</?(?:item|entry)\b")
+MAX_ENTRIES = 5000  # a longer feed is read in full each time (its hashes would be huge)
 
 # entry hash -> (that entry's date, whether it had a title: the reader needs it to read
 # a later channel <title> as feedparser does)
 Unchanged = dict[str, tuple[datetime | None, bool]]
 
 
-def entry_hashes(text: str, context: Sequence[object]) -> tuple[str, list[str]] | None:
-    """(context hash, a hash per entry in document order), or None when unsure."""
+def entry_hashes(
+    text: str, base: str, root: str, decls: Sequence[tuple[str, str]]
+) -> tuple[str, list[str]] | None:
+    """(context hash, a hash per entry in document order), or None when unsure.
+
+    Unsure: a comment, CDATA section or processing instruction mentions an entry tag;
+    an entry-like tag with a prefix or in another case (the reader may count it, the
+    search does not see it); an entry inside an entry; a namespace prefix bound to two
+    URIs (which one applies to an entry depends on where it sits); too many entries.
+    Every entry the reader meets is then one of the chunks, in order, and the reader
+    checks that the counts agree.
+    """
+    bound: dict[str, str] = {}
+    for prefix, uri in decls:
+        if bound.setdefault(prefix, uri) != uri:
+            return None
     pos = 0
     while (hidden := _HIDDEN_START.search(text, pos)) is not None:
         end = text.find(_HIDDEN[hidden.group()], hidden.end())
         if end < 0 or _ENTRY_TAG.search(text, hidden.end(), end):
             return None
         pos = end
-    hashes, pos = [], 0
+    hashes: list[str] = []
+    pos = 0
     while (start := _START.search(text, pos)) is not None:
         if start.group(2):  # <item/>
             pos = start.end()
         else:
             closing = _END[start.group(1)].search(text, start.end())
-            if closing is None:
-                return None
+            if closing is None or _START.search(text, start.end(), closing.start()):
+                return None  # no end, or an entry inside the entry
             pos = closing.end()
         hashes.append(_hash(text[start.start() : pos]))
-    return _hash(repr(tuple(context))), hashes
+        if len(hashes) > MAX_ENTRIES:
+            return None
+    if len(hashes) != len(_ANY_START.findall(text)):
+        return None  # entry tags the search does not take for one
+    return _hash(repr((base, root, *decls))), hashes
 
 
 def unchanged_entries(stored: str | None, context_hash: str) -> Unchanged:

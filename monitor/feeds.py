@@ -88,6 +88,10 @@ def feed_from_entries(
     """
     feed_language = _language(feed.get("language"))
     items = tuple(_entry(entry, url, feed_language) for entry in entries)
+    if entry_hashes is not None and len({e.key for e in items}) != len(items):
+        # one key twice: only the first is stored, so a later poll must not skip the
+        # other as "read before"
+        entry_hashes = None
     title = collapse_space(html_to_text(feed.get("title", ""))) or None
     delay = feed_delay(
         feed.get("ttl"),

@@ -7,12 +7,15 @@ fetched feed to a worker process, which prepares it and stores the poll
 (``pipeline.save_prepared``), while the main process fetches, claims, and sends.
 Writers of every process queue on the database's writer lock (``db``), and each
 poll is still one transaction that sees every earlier one, so story clustering and
-alerts come out as in one process. Pages, ``full_text`` feeds and feed discovery
+alerts come out as in one process (there, too, which copy of a story counts as the
+first follows the order in which polls finish). Pages, ``full_text`` feeds and feed discovery
 (they fetch) stay in the main process.
 
 Workers are forked, before the CLI opens the database or starts any thread: a fork
 copies only the thread that calls it, and a lock another thread held would stay
-locked in the child. Each worker opens its own database connection. Where fork is
+locked in the child. Each worker opens its own database connection, and exits by
+itself within a second when the pass is killed (no shutdown reaches it then); a
+fork that fails leaves the pass in one process. Where fork is
 not available, or threads already run (the daemon), there are no workers and the
 pass runs in one process, as it always can.
 
@@ -27,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -66,9 +70,18 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, parent: int | None = None) -> None:
     global _WORKER
     _WORKER = _Worker(settings, Matcher.from_settings(settings))
+    if parent is not None:  # a worker outlives a killed pass by a second at most
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once its parent is gone (killed: no shutdown ever comes)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def _worker() -> _Worker:
@@ -155,9 +168,14 @@ class ParseWorkers:
             count,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(settings,),
+            initargs=(settings, os.getpid()),
         )
-        pool.submit(int)  # with fork, the first submit forks every worker, before any thread
+        try:
+            pool.submit(int)  # with fork, the first submit forks every worker, before any thread
+        except OSError as exc:  # no process left under the limits, no memory to fork
+            logger.warning("cannot start parse workers (%s); the pass runs in one process", exc)
+            pool.shutdown(wait=False, cancel_futures=True)
+            return None
         logger.debug("%d parse workers started", count)
         return cls(pool, count)
 

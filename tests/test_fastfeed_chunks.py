@@ -94,7 +94,7 @@ def test_text_that_could_mislead_the_search_turns_skipping_off() -> None:
         doc = body.replace(b"<channel>", b"<channel><description>" + sneaky + b"</description>")
         if b"CDATA" not in sneaky:
             doc = body.replace(b"<channel>", b"<channel>" + sneaky)
-        assert entry_hashes(doc.decode(), ()) is None
+        assert entry_hashes(doc.decode(), URL, "rss", []) is None
         parsed = parse_fast(doc, URL)
         assert parsed is not None and parsed.entry_hashes is None
 
@@ -138,3 +138,56 @@ def test_stored_hashes_that_do_not_parse_skip_nothing() -> None:
     for stored in (f"{context} garbage", f"{context} abc:notanumber:t", f"{context} a=1"):
         again = parse_fast(body, URL, unchanged=stored)
         assert again is not None and len(again.entries) == 2
+
+
+def rss_items(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>F</title>'
+        "<link>https://x.org/</link>" + "".join(items) + "</channel></rss>"
+    ).encode()
+
+
+def test_markup_the_search_could_misalign_on_is_not_hashed() -> None:
+    """Found in review: each of these once let a changed entry be skipped (or cost a
+    second read). Now the document gets no hashes, or the right ones."""
+    plain = "<item><guid>https://x.org/b</guid><title>B</title></item>"
+    nested = (
+        '<item><guid>https://x.org/a</guid><title>A</title><extra xmlns="urn:x">'
+        "<item>x</item></extra><description>text</description></item>"
+    )
+    capital = "<Item><guid>https://x.org/c</guid><title>C</title></Item>"
+    for doc in (rss_items(nested, plain), rss_items(capital, plain)):
+        parsed = parse_fast(doc, URL)
+        if parsed is not None:  # (or feedparser reads it: no hashes either way)
+            assert parsed.entry_hashes is None
+    assert entry_hashes(rss_items(capital, plain).decode(), URL, "rss", []) is None
+
+
+def test_self_closing_entries_with_attributes_are_cut_right() -> None:
+    for empty in ("<item />", '<item a="1"/>', "<item/>"):
+        text = rss_items(empty, "<item><guid>https://x.org/b</guid></item>").decode()
+        found = entry_hashes(text, URL, "rss", [])
+        assert found is not None and len(found[1]) == 2, empty
+
+
+def test_a_prefix_bound_to_two_namespaces_is_not_hashed() -> None:
+    decls = [
+        ("a", "http://purl.org/dc/elements/1.1/"),
+        ("a", "http://purl.org/rss/1.0/modules/content/"),
+    ]
+    assert entry_hashes(rss_items().decode(), URL, "rss", decls) is None
+    assert entry_hashes(rss_items().decode(), URL, "rss", decls[:1]) is not None
+
+
+def test_a_key_listed_twice_keeps_every_entry_readable() -> None:
+    """Only the first of two entries with one key is stored; the other must not be
+    skipped later as if it had been read and stored."""
+    first = Entry("First version", "https://x.org/k", guid="k")
+    second = Entry("Second version", "https://x.org/k", guid="k")
+    before = rss("F", [first, second])
+    parsed = parse_fast(before, URL)
+    assert parsed is not None and parsed.entry_hashes is None
+    after = rss("F", [Entry("New", "https://x.org/n", guid="n"), second])
+    again = parse_fast(after, URL, unchanged=parsed.entry_hashes)
+    assert again is not None and [e.key for e in again.entries] == ["n", "k"]

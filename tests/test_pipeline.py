@@ -105,15 +105,15 @@ async def test_a_changed_feed_reads_only_its_changed_entries(
     first = await poll_source(rt, rt.settings.sources[0])
     assert (first.items, first.new_items) == (5, 5)
     assert rt.store.source_states()["desk"].entry_hashes
-    built: list[str] = []
-    real_item = feeds._item
-    monkeypatch.setattr(feeds, "_item", lambda e, *a: built.append(e["link"]) or real_item(e, *a))
+    read: list[str] = []  # entries the reader handed on (a full read hands on all five)
+    real_entry = feeds._entry
+    monkeypatch.setattr(feeds, "_entry", lambda e, *a: read.append(e["link"]) or real_entry(e, *a))
     site.body = rss("Desk", [Entry("Cuba news", "https://x.org/new", "Cuba.", published=NOW),
                              *entries[:4]])  # fmt: skip
     site.etag = '"changed"'
     second = await poll_source(rt, rt.settings.sources[0], only_due=False)
     assert (second.status, second.items, second.new_items, second.matches) == ("ok", 5, 1, 1)
-    assert built == ["https://x.org/new"]  # the four unchanged entries were not read again
+    assert read == ["https://x.org/new"]  # the four unchanged entries were not read again
 
 
 def test_due_margin_and_age() -> None:

@@ -364,6 +364,23 @@ def test_a_stuck_lock_holder_does_not_stop_writers_for_good(
         holder.wait(timeout=10)
 
 
+def test_a_file_system_without_flock_falls_back_to_the_busy_timeout(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    from monitor import db
+
+    def no_locks(*_args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(db.fcntl, "flock", no_locks)
+    assert store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW) is not None
+    assert not store.writing
+    store.release_source("s1")
+    assert "cannot lock" in caplog.text and "No locks available" in caplog.text
+
+
 def test_without_a_usable_lock_file_writes_still_work(tmp_path: Path) -> None:
     (tmp_path / "x.db.lock").mkdir()  # not a file: the lock cannot be opened
     store = Store.open(f"sqlite:///{tmp_path / 'x.db'}", "w")

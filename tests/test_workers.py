@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -71,9 +73,13 @@ def feeds(web: HTTPFixture, round_: int) -> None:
                                f"https://{outlet}.example.org/talks", WIRE,
                                published=hours_ago(1))]),
             etag=False, last_modified=None,
+            delay=0.6 if outlet == "wire-b" else 0.0,
         )  # fmt: skip
+    # Which copy of a story is stored first (the original, which gets the alert) follows
+    # the order polls finish, in one process as with workers: the delays fix that order,
+    # so the two databases can be compared row for row.
     page = f'<html><head><link rel="alternate" type="application/rss+xml" href="{web.url("/feed/0.xml")}"></head><body>Home</body></html>'
-    web.routes["/home"] = Route(page.encode(), content_type="text/html; charset=utf-8")
+    web.routes["/home"] = Route(page.encode(), content_type="text/html; charset=utf-8", delay=0.6)
     web.routes["/broken.xml"] = Route(b"Service moved.", content_type="text/plain", etag=False)
 
 
@@ -291,3 +297,66 @@ async def test_a_worker_prepares_what_the_main_process_would(tmp_path: Path) -> 
     assert there is not None and [n.alertable for n in there.new_items] == [True, False, True]
     assert len(there.new_items[0].alerts) == 1
     assert page is None  # an HTML page: the main process looks for its feed
+
+
+def test_workers_end_when_the_pass_is_killed(tmp_path: Path) -> None:
+    """A killed ``once`` (SIGKILL, OOM) never shuts its pool down: the workers notice
+    their parent is gone and exit, instead of waiting for work forever."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import json, os, sys\n"
+        "from pathlib import Path\n"
+        "from monitor import config\n"
+        "from monitor.workers import ParseWorkers\n"
+        "sources = [{'name': f's{i}', 'url': f'https://example.org/{i}'} for i in range(20)]\n"
+        "settings = config.parse({'storage': {'url': 'sqlite:///' + sys.argv[1]},\n"
+        "    'sources': sources, 'watches': [{'name': 'w', 'terms': ['Cuba']}],\n"
+        "    'channels': [{'name': 'f', 'type': 'file', 'path': 'out'}],\n"
+        "    'subscribers': [{'name': 'n', 'watches': ['w'], 'channels': ['f']}]},\n"
+        "    Path(sys.argv[1]).with_name('m.toml'), {})\n"
+        "workers = ParseWorkers.start(settings)\n"
+        "print(json.dumps([p.pid for p in workers._pool._processes.values()]), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    with open(tmp_path / "pids", "w") as out:  # a file: orphans holding a pipe would block
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "state.db")],
+            stdout=out, timeout=60, env={**os.environ, ENV: "2"}, check=True,
+        )  # fmt: skip
+    pids = json.loads((tmp_path / "pids").read_text().strip().splitlines()[-1])
+    assert len(pids) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    try:
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(alive(p) for p in pids)
+    finally:
+        for pid in pids:  # (only if the test failed)
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_pass_that_cannot_fork_runs_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_fork(*_args: object, **_kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setenv(ENV, "2")
+    monkeypatch.setattr("threading.active_count", lambda: 1)  # (pytest may run threads)
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", no_fork)
+    with caplog.at_level(logging.WARNING):
+        assert ParseWorkers.start(settings_with(tmp_path, MIN_SOURCES)) is None
+    assert "cannot start parse workers" in caplog.text
