@@ -36,7 +36,7 @@ from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entri
 from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
 from monitor.store import SourceState, Store, short_hash_bytes
-from monitor.workers import ParseWorkers
+from monitor.workers import FeedJob, ParseWorkers
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +199,18 @@ async def _parse_and_store(
     pages, ``full_text`` feeds and feeds to discover on a page are done here.
     """
     if rt.workers is not None and source.type == "feed" and not source.full_text:
-        done = await rt.workers.poll(
-            source.name, result.body, result.url, result.headers, state.feed_url, facts,
-            unchanged=state.entry_hashes, max_age=rt.settings.source_max_age(source), now=now,
-        )  # fmt: skip
+        job = FeedJob(
+            source=source.name,
+            body=result.body,
+            url=result.url,
+            content_type=result.headers.get("content-type"),  # all the parser reads
+            known_feed=state.feed_url,
+            unchanged=state.entry_hashes,
+            facts=facts,
+            now=now,
+            max_age=rt.settings.source_max_age(source),
+        )
+        done = await rt.workers.poll(job)
         if done is not None:
             return done
     prepared, feed_url = await prepare_poll(rt, source, result, state, now)

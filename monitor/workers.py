@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -90,43 +89,40 @@ def _worker() -> _Worker:
     return _WORKER
 
 
-def _prepare_in_worker(
-    source: str,
-    body: bytes,
-    url: str,
-    headers: Mapping[str, str],
-    may_discover: bool,
-    now: datetime,
-    max_age: timedelta,
-    unchanged: str | None = None,
-) -> Prepared | None:
+@dataclass(frozen=True, slots=True)
+class FeedJob:
+    """One fetched feed for a worker to prepare and store (pickled to its process)."""
+
+    source: str
+    body: bytes
+    url: str
+    content_type: str | None
+    known_feed: str | None  # the feed found on the source's page (None: the URL is a feed)
+    unchanged: str | None  # entry hashes of the source's last poll
+    facts: PollFacts
+    now: datetime  # when the poll started (``max_age`` counts from it)
+    max_age: timedelta
+
+
+def _prepare_in_worker(job: FeedJob) -> Prepared | None:
     """Parse and prepare one feed; None when it is an HTML page to look for a feed on."""
     worker = _worker()
     from monitor.feeds import parse_feed  # here: the main process may never need it
 
+    headers = {"content-type": job.content_type} if job.content_type else {}
     try:
-        parsed = parse_feed(body, url, headers, unchanged)
+        parsed = parse_feed(job.body, job.url, headers, job.unchanged)
     except ParseError:
         from monitor.pages import looks_like_html
 
-        if may_discover and looks_like_html(body):
+        if job.known_feed is None and looks_like_html(job.body):
             return None  # discovery fetches: the main process does it
         raise
-    known = worker.own_store().known_items(source, [e.key for e in parsed.entries])
-    return prepare_parsed(worker.matcher, parsed, known, now, max_age)
+    known = worker.own_store().known_items(job.source, [e.key for e in parsed.entries])
+    return prepare_parsed(worker.matcher, parsed, known, job.now, job.max_age)
 
 
-def _poll_in_worker(
-    source: str,
-    body: bytes,
-    url: str,
-    headers: Mapping[str, str],
-    known_feed: str | None,
-    facts: PollFacts,
-    now: datetime,
-    max_age: timedelta,
-    unchanged: str | None,
-) -> tuple[int, int, int] | None:
+def _poll_in_worker(job: FeedJob) -> tuple[int, int, int] | None:
     """Parse, prepare and store one feed's poll: (entries, stored, alerts), or None.
 
     None: an HTML page to look for a feed on (the main process does that).
@@ -134,15 +130,13 @@ def _poll_in_worker(
     from monitor.pipeline import save_prepared  # loaded before the fork: no import here
 
     worker = _worker()
-    prepared = _prepare_in_worker(
-        source, body, url, headers, known_feed is None, now, max_age, unchanged
-    )
+    prepared = _prepare_in_worker(job)
     if prepared is None:
         return None
-    config = next(s for s in worker.settings.sources if s.name == source)
+    config = next(s for s in worker.settings.sources if s.name == job.source)
     saved_at = datetime.now(UTC)
     return save_prepared(
-        worker.settings, worker.own_store(), config, prepared, facts, known_feed, saved_at
+        worker.settings, worker.own_store(), config, prepared, job.facts, job.known_feed, saved_at
     )
 
 
@@ -179,19 +173,7 @@ class ParseWorkers:
         logger.debug("%d parse workers started", count)
         return cls(pool, count)
 
-    async def poll(
-        self,
-        source: str,
-        body: bytes,
-        url: str,
-        headers: Mapping[str, str],
-        known_feed: str | None,
-        facts: PollFacts,
-        *,
-        unchanged: str | None,
-        now: datetime,
-        max_age: timedelta,
-    ) -> tuple[int, int, int] | None:
+    async def poll(self, job: FeedJob) -> tuple[int, int, int] | None:
         """Parse, prepare and store a fetched feed: (entries, stored, alerts), or None.
 
         None means the caller does it in this process: for an HTML page to look for a
@@ -200,14 +182,8 @@ class ParseWorkers:
         """
         if self._broken:
             return None
-        content_type = headers.get("content-type")
         try:
-            future = self._pool.submit(
-                _poll_in_worker, source, body, url,
-                {"content-type": content_type} if content_type else {},
-                known_feed, facts, now, max_age, unchanged,
-            )  # fmt: skip
-            return await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(self._pool.submit(_poll_in_worker, job))
         except BrokenProcessPool:
             if not self._broken:
                 logger.warning("a parse worker died; the pass goes on in one process")

@@ -26,6 +26,7 @@ from monitor.prepare import PollFacts
 from monitor.workers import (
     ENV,
     MIN_SOURCES,
+    FeedJob,
     ParseWorkers,
     _prepare_in_worker,
     _start_worker,
@@ -247,12 +248,13 @@ async def test_a_dead_worker_leaves_the_pass_to_the_main_process(
     try:
         with pytest.raises(Exception, match="terminated abruptly"):
             pool.submit(_die).result(timeout=60)
-        facts = PollFacts(None, None, None, None, None, None)
+        job = FeedJob(
+            source="s0", body=body, url="https://x.org/feed", content_type=None,
+            known_feed=None, unchanged=None, facts=PollFacts(None, None, None, None, None, None),
+            now=now, max_age=timedelta(days=3),
+        )  # fmt: skip
         with caplog.at_level(logging.WARNING):
-            done = await workers.poll(
-                "s0", body, "https://x.org/feed", {}, None, facts, unchanged=None, now=now,
-                max_age=timedelta(days=3),
-            )  # fmt: skip
+            done = await workers.poll(job)
         assert done is None  # the caller prepares and stores it itself
         assert "a parse worker died; the pass goes on in one process" in caplog.text
     finally:
@@ -279,15 +281,18 @@ async def test_a_worker_prepares_what_the_main_process_would(tmp_path: Path) -> 
         Entry("Weather", "https://x.org/3", "Rain.", published=hours_ago(2)),
     ])  # fmt: skip
     now, max_age = datetime.now(UTC), timedelta(days=3)
-    headers = {"content-type": "application/rss+xml"}
+    facts = PollFacts(None, None, None, None, None, None)
+
+    def job(body: bytes, url: str, content_type: str | None) -> FeedJob:
+        return FeedJob("s0", body, url, content_type, None, None, facts, now, max_age)
+
     try:
         there = pool.submit(
-            _prepare_in_worker, "s0", body, "https://x.org/feed", headers, True, now, max_age
+            _prepare_in_worker, job(body, "https://x.org/feed", "application/rss+xml")
         ).result(timeout=60)
         page = pool.submit(
-            _prepare_in_worker, "s0", b"<html><body>hi</body></html>", "https://x.org/", {},
-            True, now, max_age,
-        ).result(timeout=60)  # fmt: skip
+            _prepare_in_worker, job(b"<html><body>hi</body></html>", "https://x.org/", None)
+        ).result(timeout=60)
     finally:
         pool.shutdown()
     here = prepare_parsed(
