@@ -306,6 +306,9 @@ class Fetcher:
     ) -> FetchResult:
         status = response.status_code
         if status == 304:
+            # read the (empty) body: a response closed before its end closes the
+            # connection, and every 304 of a warm pass would cost a new one
+            await response.aread()
             return FetchResult(
                 url=str(response.url),
                 status=304,

@@ -13,14 +13,28 @@ its network backend so that an idle connection found open is not asked again for
 out the way any close racing a request is: the request fails as a transport error
 and the fetcher retries it.
 
+Two more costs of httpx's stock transport are avoided the same way:
+
+- Housekeeping. Each time a request joins or leaves the pool, httpcore's pool walks its
+  connections and, for every idle one, builds a list of all of them again: with 32
+  connections that is ~1,000 Python calls per request, more CPU than the request
+  itself. ``_LinearPool`` does the same housekeeping in one walk (and counts *idle*
+  connections against ``max_keepalive_connections``, as the setting means).
+- CA certificates. Every transport loads certifi's bundle when it is built (~25 ms of
+  CPU). The pool here is built with ``_UNLOADED``, a context that trusts nothing, and
+  ``start_tls`` swaps it for ``verified_context()``, loaded once per process on the
+  first TLS connection. If the swap were ever skipped, TLS would fail ("certificate
+  verify failed"); it could never go unverified.
+
 The pool's backend is reached through private attributes of httpx and httpcore; when
-they are not there (another version) the transport is returned unchanged.
+they are not there (another version) the stock transport is returned.
 """
 
 # ruff: noqa: ASYNC109  (the signatures are httpcore's network-backend interface)
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Iterable
@@ -31,15 +45,73 @@ import httpx
 
 RECHECK = 0.05  # seconds an idle connection found open is trusted to stay open
 
+# A client context that trusts no certificate: what the pool is built with, never what
+# a TLS connection uses (``_Stream.start_tls`` swaps it).
+_UNLOADED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+_POOL_FIELDS = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
+
+
+@functools.cache
+def verified_context() -> ssl.SSLContext:
+    """httpx's default verifying context (certifi's CA bundle), built on first use."""
+    return httpx.create_ssl_context()
+
 
 def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's default async transport with the readability check cached."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    """httpx's default async transport with cheaper pool bookkeeping (module docstring)."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=_UNLOADED)
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
-    if isinstance(backend, httpcore.AsyncNetworkBackend):
-        pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
+    if (
+        type(pool) is not httpcore.AsyncConnectionPool
+        or not isinstance(backend, httpcore.AsyncNetworkBackend)
+        or not all(hasattr(pool, name) for name in _POOL_FIELDS)
+        or not httpcore.__version__.startswith("1.0.")
+    ):
+        return httpx.AsyncHTTPTransport(limits=limits)  # another httpx: the stock one
+    pool._network_backend = _Backend(backend)
+    pool.__class__ = _LinearPool
     return transport
+
+
+class _LinearPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with its housekeeping done in one walk over the connections."""
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        idle = 0
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired():
+                self._connections.remove(connection)
+                closing.append(connection)
+            elif connection.is_idle():
+                if idle >= self._max_keepalive_connections:  # a surplus idle connection
+                    self._connections.remove(connection)
+                    closing.append(connection)
+                else:
+                    idle += 1
+        for pool_request in [r for r in self._requests if r.is_queued()]:
+            origin = pool_request.request.url.origin
+            reusable = next(
+                (c for c in self._connections
+                 if c.can_handle_request(origin) and c.is_available()),
+                None,
+            )  # fmt: skip
+            if reusable is not None:
+                pool_request.assign_to_connection(reusable)
+                continue
+            if len(self._connections) >= self._max_connections:
+                spare = next((c for c in self._connections if c.is_idle()), None)
+                if spare is None:
+                    continue  # the pool is full of busy connections: the request waits
+                self._connections.remove(spare)  # an idle connection to another origin
+                closing.append(spare)
+            connection = self.create_connection(origin)
+            self._connections.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
 
 
 class _Backend(httpcore.AsyncNetworkBackend):
@@ -97,6 +169,8 @@ class _Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if ssl_context is _UNLOADED:
+            ssl_context = verified_context()
         return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str) -> Any:

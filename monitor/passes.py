@@ -18,6 +18,7 @@ import httpx
 from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
+from monitor.keepalive import pooled_transport
 from monitor.models import PassSummary, PollOutcome
 from monitor.pipeline import Runtime, poll_source
 from monitor.schedule import Immediate
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 # A ``once`` pass treats a retry due within this margin as due, so the next cron pass
 # always retries a delivery that failed on the previous one (the first wait is ~5 s).
 ONCE_GRACE = timedelta(seconds=30)
+DELIVERY_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's
 
 
 def create_due_digests(rt: Runtime, *, immediate_only: bool = False) -> list[str]:
@@ -171,6 +173,7 @@ def prune(settings: Settings, store: Store, now: datetime) -> None:
 def delivery_client(settings: Settings) -> httpx.AsyncClient:
     """The HTTP client channels use: no redirects (a 3xx is not a delivery)."""
     return httpx.AsyncClient(
+        transport=pooled_transport(DELIVERY_LIMITS),
         timeout=httpx.Timeout(30.0),
         follow_redirects=False,
         headers={"User-Agent": settings.http.user_agent},

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import httpcore
 import httpx
+import pytest
+import trustme
 
 from monitor.config import HttpSettings
-from monitor.fetch import Fetcher
-from monitor.keepalive import RECHECK, _Backend, _Stream, pooled_transport
+from monitor.fetch import Fetcher, FetchError
+from monitor.keepalive import _UNLOADED, RECHECK, _Backend, _LinearPool, _Stream, pooled_transport
 
 
 class Inner(httpcore.AsyncNetworkStream):
@@ -83,3 +86,107 @@ async def test_a_connection_the_server_closed_is_not_reused() -> None:
         server.close()
         await server.wait_closed()
     assert connections == 3
+
+
+async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
+    """A warm pass is mostly 304s: each must not cost a new connection (or TLS handshake)."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        body = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if b"if-none-match" in head.lower():
+                    writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+                else:
+                    writer.write(
+                        f'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: {len(body)}\r\n\r\n'
+                        .encode() + body
+                    )  # fmt: skip
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    try:
+        async with Fetcher(settings) as fetcher:
+            first = await fetcher.fetch(f"http://127.0.0.1:{port}/feed")
+            statuses = [first.status]
+            for _ in range(3):
+                again = await fetcher.fetch(f"http://127.0.0.1:{port}/feed", etag=first.etag)
+                statuses.append(again.status)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert statuses == [200, 304, 304, 304]
+    assert connections == 1
+
+
+def test_the_pool_keeps_at_most_max_keepalive_idle_connections() -> None:
+    class Idle:
+        def is_closed(self) -> bool:
+            return False
+
+        def has_expired(self) -> bool:
+            return False
+
+        def is_idle(self) -> bool:
+            return True
+
+    transport = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=2))
+    pool = transport._pool
+    assert isinstance(pool, _LinearPool)
+    idle = [Idle() for _ in range(5)]
+    pool._connections = list(idle)  # type: ignore[arg-type]
+    closing = pool._assign_requests_to_connections()
+    assert pool._connections == idle[:2]
+    assert closing == idle[2:]
+
+
+def test_the_pool_is_built_with_a_context_that_trusts_nothing() -> None:
+    """Certificates are loaded on the first TLS connection; a skipped swap fails closed."""
+    transport = pooled_transport(httpx.Limits(max_connections=4))
+    assert transport._pool._ssl_context is _UNLOADED
+    assert _UNLOADED.verify_mode == ssl.CERT_REQUIRED and _UNLOADED.check_hostname
+    assert _UNLOADED.cert_store_stats()["x509_ca"] == 0
+
+
+async def _tls_fetch(monkeypatch: pytest.MonkeyPatch, *, trusted: bool) -> int:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    if trusted:
+        client_context = ssl.create_default_context()
+        ca.configure_trust(client_context)
+        monkeypatch.setattr("monitor.keepalive.verified_context", lambda: client_context)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher:
+            return (await fetcher.fetch(f"https://127.0.0.1:{port}/feed")).status
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_tls_is_verified_with_the_context_loaded_on_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(FetchError, match=r"(?i)certificate"):
+        await _tls_fetch(monkeypatch, trusted=False)  # certifi does not know the test CA
+    assert await _tls_fetch(monkeypatch, trusted=True) == 200
