@@ -9,7 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
+
+import pytest
 
 from monitor import config
 from tests.conftest import REPO, run_cli, write_config
@@ -166,3 +169,32 @@ def test_progress_bar_on_a_terminal(web: HTTPFixture, tmp_path: Path) -> None:
     assert process.returncode == 0, text
     assert "polling [" in text and "5/5" in text
     assert "pass complete" in text
+
+
+def test_the_script_exits_with_main_s_code_after_freezing_the_heap(monkeypatch: Any) -> None:
+    """``entry`` skips the last garbage collection, not the exit code or atexit work."""
+    import gc
+
+    from monitor import cli
+
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.entry()
+        assert exited.value.code == 3
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+
+
+def test_python_m_monitor_flushes_its_log_lines_on_exit(tmp_path: Path) -> None:
+    """A real process: the error and the exit code survive the frozen-heap exit."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[storage]\nurl = 3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(bad), "check"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "storage.url" in done.stderr
