@@ -83,11 +83,10 @@ class _LinearPool(httpcore.AsyncConnectionPool):
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
-            elif connection.has_expired():
-                self._connections.remove(connection)
-                closing.append(connection)
+            # only an idle connection can have expired (HTTP/1.1: the keep-alive clock
+            # and the server-close check both start when it turns idle)
             elif connection.is_idle():
-                if idle >= self._max_keepalive_connections:  # a surplus idle connection
+                if connection.has_expired() or idle >= self._max_keepalive_connections:
                     self._connections.remove(connection)
                     closing.append(connection)
                 else:
