@@ -190,3 +190,25 @@ async def test_tls_is_verified_with_the_context_loaded_on_first_use(
     with pytest.raises(FetchError, match=r"(?i)certificate"):
         await _tls_fetch(monkeypatch, trusted=False)  # certifi does not know the test CA
     assert await _tls_fetch(monkeypatch, trusted=True) == 200
+
+
+def test_the_pool_closes_expired_idle_connections_and_leaves_busy_ones_alone() -> None:
+    class Conn:
+        def __init__(self, idle: bool, expired: bool) -> None:
+            self.idle, self.expired = idle, expired
+
+        def is_closed(self) -> bool:
+            return False
+
+        def has_expired(self) -> bool:
+            assert self.idle, "a busy connection cannot have expired: not asked"
+            return self.expired
+
+        def is_idle(self) -> bool:
+            return self.idle
+
+    pool = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=8))._pool
+    busy, fresh, stale = Conn(False, False), Conn(True, False), Conn(True, True)
+    pool._connections = [busy, fresh, stale]  # type: ignore[list-item]
+    assert pool._assign_requests_to_connections() == [stale]
+    assert pool._connections == [busy, fresh]
