@@ -91,25 +91,30 @@ class _LinearPool(httpcore.AsyncConnectionPool):
                     closing.append(connection)
                 else:
                     idle += 1
+        # A connection handed to a request that has not started on it yet still looks
+        # idle; httpcore hands it to the next queued request too, which then fails
+        # with ConnectionNotAvailable and goes round again (2-3 times per request in
+        # a busy pass). Here a connection serves one request at a time (HTTP/1.1).
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
         for pool_request in [r for r in self._requests if r.is_queued()]:
             origin = pool_request.request.url.origin
+            free = [c for c in self._connections if id(c) not in taken]
             reusable = next(
-                (c for c in self._connections
-                 if c.can_handle_request(origin) and c.is_available()),
-                None,
-            )  # fmt: skip
+                (c for c in free if c.can_handle_request(origin) and c.is_available()), None
+            )
             if reusable is not None:
-                pool_request.assign_to_connection(reusable)
-                continue
-            if len(self._connections) >= self._max_connections:
-                spare = next((c for c in self._connections if c.is_idle()), None)
-                if spare is None:
-                    continue  # the pool is full of busy connections: the request waits
-                self._connections.remove(spare)  # an idle connection to another origin
-                closing.append(spare)
-            connection = self.create_connection(origin)
-            self._connections.append(connection)
+                connection = reusable
+            else:
+                if len(self._connections) >= self._max_connections:
+                    spare = next((c for c in free if c.is_idle()), None)
+                    if spare is None:
+                        continue  # the pool is full of busy connections: the request waits
+                    self._connections.remove(spare)  # an idle connection to another origin
+                    closing.append(spare)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
             pool_request.assign_to_connection(connection)
+            taken.add(id(connection))
         return closing
 
 

@@ -212,3 +212,42 @@ def test_the_pool_closes_expired_idle_connections_and_leaves_busy_ones_alone() -
     pool._connections = [busy, fresh, stale]  # type: ignore[list-item]
     assert pool._assign_requests_to_connections() == [stale]
     assert pool._connections == [busy, fresh]
+
+
+async def test_an_idle_connection_goes_to_one_waiting_request_at_a_time() -> None:
+    """httpcore gives it to every queued request; all but one then fail and go round."""
+    from httpcore._async.connection_pool import AsyncPoolRequest
+
+    class Idle:
+        def is_closed(self) -> bool:
+            return False
+
+        def has_expired(self) -> bool:
+            return False
+
+        def is_idle(self) -> bool:
+            return True
+
+        def is_available(self) -> bool:
+            return True
+
+        def can_handle_request(self, origin: object) -> bool:
+            return True
+
+    def waiting() -> AsyncPoolRequest:
+        return AsyncPoolRequest(httpcore.Request("GET", "http://feeds.test/a"))
+
+    full = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))._pool
+    idle, first, second = Idle(), waiting(), waiting()
+    full._connections, full._requests = [idle], [first, second]  # type: ignore[list-item]
+    full._assign_requests_to_connections()
+    assert first.connection is idle
+    assert second.connection is None  # the pool is full: it waits for a connection
+
+    roomy = pooled_transport(httpx.Limits(max_connections=2, max_keepalive_connections=2))._pool
+    idle, first, second = Idle(), waiting(), waiting()
+    roomy._connections, roomy._requests = [idle], [first, second]  # type: ignore[list-item]
+    roomy._assign_requests_to_connections()
+    assert first.connection is idle
+    assert second.connection is not None and second.connection is not idle  # a new one
+    assert len(roomy._connections) == 2
