@@ -206,6 +206,7 @@ async def _parse_and_store(
             content_type=result.headers.get("content-type"),  # all the parser reads
             known_feed=state.feed_url,
             unchanged=state.entry_hashes,
+            stored_before=state.total_items > 0,
             facts=facts,
             now=now,
             max_age=rt.settings.source_max_age(source),
@@ -353,7 +354,9 @@ async def prepare_poll(
         parsed, feed_url = await read_feed(
             rt.fetcher, source, result, state.feed_url, unchanged=state.entry_hashes
         )
-    known = rt.store.known_items(source.name, [e.key for e in parsed.entries])  # a read
+    # a source that never stored an item knows none of its entries (a first poll): no read
+    keys = [e.key for e in parsed.entries]
+    known = rt.store.known_items(source.name, keys) if state.total_items else {}
     sorted_ = await asyncio.to_thread(sort_entries, parsed.entries, known)
     recent = recent_items(sorted_, now, max_age)
     if source.full_text and recent:

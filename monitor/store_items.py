@@ -68,6 +68,8 @@ class ItemQueries(Database):
         """The stored items of this source among ``keys``: id and last feed hash."""
         by_hash = {short_hash(k): k for k in keys}
         found: dict[str, KnownItem] = {}
+        if not by_hash:
+            return found
         hashes = list(by_hash)
         with self._read() as conn:
             for start in range(0, len(hashes), 500):

@@ -99,6 +99,7 @@ class FeedJob:
     content_type: str | None
     known_feed: str | None  # the feed found on the source's page (None: the URL is a feed)
     unchanged: str | None  # entry hashes of the source's last poll
+    stored_before: bool  # whether the source has ever stored an item (else none is known)
     facts: PollFacts
     now: datetime  # when the poll started (``max_age`` counts from it)
     max_age: timedelta
@@ -118,7 +119,8 @@ def _prepare_in_worker(job: FeedJob) -> Prepared | None:
         if job.known_feed is None and looks_like_html(job.body):
             return None  # discovery fetches: the main process does it
         raise
-    known = worker.own_store().known_items(job.source, [e.key for e in parsed.entries])
+    keys = [e.key for e in parsed.entries]
+    known = worker.own_store().known_items(job.source, keys) if job.stored_before else {}
     return prepare_parsed(worker.matcher, parsed, known, job.now, job.max_age)
 
 

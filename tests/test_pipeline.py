@@ -124,3 +124,27 @@ def test_due_margin_and_age() -> None:
     old = FeedItem("k", None, None, "t", "s", NOW - timedelta(days=4))
     assert not is_too_old(undated, NOW, timedelta(days=3))
     assert is_too_old(old, NOW, timedelta(days=3))
+
+
+async def test_a_first_poll_does_not_look_up_known_items(
+    runtime: tuple[Runtime, Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source that never stored an item knows none of its entries; later polls look."""
+    rt, site = runtime
+    looked: list[list[str]] = []
+    real = rt.store.known_items
+    monkeypatch.setattr(
+        rt.store,
+        "known_items",
+        lambda source, keys: looked.append(list(keys)) or real(source, keys),
+    )
+    site.body = rss("Desk", [Entry("Cuba talks", "https://x.org/1", published=NOW)])
+    first = await poll_source(rt, rt.settings.sources[0])
+    assert (first.status, first.new_items) == ("ok", 1)
+    assert looked == []
+    site.body = rss("Desk", [Entry("Cuba talks", "https://x.org/1", "Corrected.", published=NOW),
+                             Entry("Cuba again", "https://x.org/2", published=NOW)])  # fmt: skip
+    site.etag = '"changed"'
+    second = await poll_source(rt, rt.settings.sources[0], only_due=False)
+    assert (second.status, second.new_items) == ("ok", 1)  # the first entry is known
+    assert len(looked) == 1 and len(looked[0]) == 2

@@ -250,7 +250,8 @@ async def test_a_dead_worker_leaves_the_pass_to_the_main_process(
             pool.submit(_die).result(timeout=60)
         job = FeedJob(
             source="s0", body=body, url="https://x.org/feed", content_type=None,
-            known_feed=None, unchanged=None, facts=PollFacts(None, None, None, None, None, None),
+            known_feed=None, unchanged=None, stored_before=True,
+            facts=PollFacts(None, None, None, None, None, None),
             now=now, max_age=timedelta(days=3),
         )  # fmt: skip
         with caplog.at_level(logging.WARNING):
@@ -284,7 +285,7 @@ async def test_a_worker_prepares_what_the_main_process_would(tmp_path: Path) -> 
     facts = PollFacts(None, None, None, None, None, None)
 
     def job(body: bytes, url: str, content_type: str | None) -> FeedJob:
-        return FeedJob("s0", body, url, content_type, None, None, facts, now, max_age)
+        return FeedJob("s0", body, url, content_type, None, None, True, facts, now, max_age)
 
     try:
         there = pool.submit(
