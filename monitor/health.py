@@ -34,6 +34,27 @@ def after_failure(
     )  # fmt: skip
 
 
+def success_has_news(
+    settings: Settings, before: SourceState, new_items: int, now: datetime
+) -> bool:
+    """Whether ``after_success`` has anything to record: a recovery or a source gone stale.
+
+    Mostly not: the caller then skips the write (and its wait for the writer lock).
+    """
+    return _recovered(settings, before) or _went_stale(settings, before, new_items, now)
+
+
+def _recovered(settings: Settings, before: SourceState) -> bool:
+    return before.consecutive_failures >= settings.defaults.alert_after_failures
+
+
+def _went_stale(settings: Settings, before: SourceState, new_items: int, now: datetime) -> bool:
+    if new_items or before.stale_reported:
+        return False
+    last_new = before.last_new_at or before.first_polled_at
+    return last_new is not None and now - last_new >= settings.defaults.stale_after
+
+
 def after_success(
     settings: Settings,
     store: Store,
@@ -42,7 +63,7 @@ def after_success(
     new_items: int,
     now: datetime,
 ) -> None:
-    if before.consecutive_failures >= settings.defaults.alert_after_failures:
+    if _recovered(settings, before):
         logger.info(
             "source=%s recovered after %d failures", source.name, before.consecutive_failures
         )
@@ -51,11 +72,9 @@ def after_success(
             f"Source {source.name} recovered",
             f"{source.url} answered again after {before.consecutive_failures} failed polls.",
         )  # fmt: skip
-    if new_items or before.stale_reported:
+    if not _went_stale(settings, before, new_items, now):
         return
     last_new = before.last_new_at or before.first_polled_at
-    if last_new is None or now - last_new < settings.defaults.stale_after:
-        return
     quiet = format_duration(settings.defaults.stale_after)
     logger.warning("source=%s is stale: no new item for more than %s", source.name, quiet)
     store.set_stale_reported(source.name)

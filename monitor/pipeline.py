@@ -145,8 +145,7 @@ async def _poll_source(
                 etag=result.etag,
                 last_modified=result.last_modified,
             )
-            await _write(rt, partial(health.after_success, settings, store, source, state, 0),
-                         now=rt.clock())  # fmt: skip
+            await _health_after_success(rt, source, state, 0)
             return PollOutcome(
                 source.name, "not_modified", elapsed=_since(started), fetch_seconds=result.elapsed
             )
@@ -159,8 +158,7 @@ async def _poll_source(
             known_gap=state.publish_gap,
         )
         entries, stored, alerted = await _parse_and_store(rt, source, result, state, facts, now)
-        await _write(rt, partial(health.after_success, settings, store, source, state, stored),
-                     now=rt.clock())  # fmt: skip
+        await _health_after_success(rt, source, state, stored)
         return PollOutcome(
             source.name, "ok", items=entries, new_items=stored, matches=alerted,
             elapsed=_since(started), fetch_seconds=result.elapsed,
@@ -252,6 +250,16 @@ def save_prepared(
         similarity=settings.stories.similarity,
     )
     return prepared.entries, stored, alerted
+
+
+async def _health_after_success(
+    rt: Runtime, source: SourceConfig, state: SourceState, new: int
+) -> None:
+    """Source health after a good poll: a write only when there is news (rarely)."""
+    now = rt.clock()
+    if health.success_has_news(rt.settings, state, new, now):
+        await _write(rt, partial(health.after_success, rt.settings, rt.store, source, state, new),
+                     now=now)  # fmt: skip
 
 
 async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:

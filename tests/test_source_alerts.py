@@ -135,3 +135,24 @@ async def test_stale_source_is_reported_once_until_it_publishes(
     clock.now += timedelta(hours=1)
     await poll_source(rt, source, only_due=False)
     assert not rt.store.source_states()["quiet"].stale_reported
+
+
+async def test_an_ordinary_good_poll_writes_nothing_for_source_health(
+    world: tuple[Runtime, Clock, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No recovery and no staleness: the pass skips the write (and its lock wait)."""
+    from monitor import health
+
+    rt, clock, _bodies = world
+    calls: list[int] = []
+    real = health.after_success
+    monkeypatch.setattr(health, "after_success", lambda *a, **k: calls.append(1) or real(*a, **k))
+    source = rt.settings.sources[0]
+    await poll_source(rt, source, only_due=False)  # new items
+    clock.now += timedelta(hours=1)
+    await poll_source(rt, source, only_due=False)  # the same body again: nothing new
+    assert calls == []
+    clock.now += timedelta(days=8)  # stale now: the write happens
+    await poll_source(rt, source, only_due=False)
+    assert calls == [1]
+    assert admin_titles(rt) == ["Source quiet is stale"]
