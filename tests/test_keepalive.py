@@ -127,21 +127,34 @@ async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
     assert connections == 1
 
 
+class FakeConnection:
+    """What the pool asks of a connection: an open HTTP/1.1 one, idle or busy."""
+
+    def __init__(self, idle: bool = True, expired: bool = False) -> None:
+        self.idle, self.expired = idle, expired
+
+    def is_closed(self) -> bool:
+        return False
+
+    def has_expired(self) -> bool:
+        assert self.idle, "a busy connection cannot have expired: not asked"
+        return self.expired
+
+    def is_idle(self) -> bool:
+        return self.idle
+
+    def is_available(self) -> bool:
+        return self.idle
+
+    def can_handle_request(self, origin: object) -> bool:
+        return True
+
+
 def test_the_pool_keeps_at_most_max_keepalive_idle_connections() -> None:
-    class Idle:
-        def is_closed(self) -> bool:
-            return False
-
-        def has_expired(self) -> bool:
-            return False
-
-        def is_idle(self) -> bool:
-            return True
-
     transport = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=2))
     pool = transport._pool
     assert isinstance(pool, _LinearPool)
-    idle = [Idle() for _ in range(5)]
+    idle = [FakeConnection() for _ in range(5)]
     pool._connections = list(idle)  # type: ignore[arg-type]
     closing = pool._assign_requests_to_connections()
     assert pool._connections == idle[:2]
@@ -193,22 +206,9 @@ async def test_tls_is_verified_with_the_context_loaded_on_first_use(
 
 
 def test_the_pool_closes_expired_idle_connections_and_leaves_busy_ones_alone() -> None:
-    class Conn:
-        def __init__(self, idle: bool, expired: bool) -> None:
-            self.idle, self.expired = idle, expired
-
-        def is_closed(self) -> bool:
-            return False
-
-        def has_expired(self) -> bool:
-            assert self.idle, "a busy connection cannot have expired: not asked"
-            return self.expired
-
-        def is_idle(self) -> bool:
-            return self.idle
-
     pool = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=8))._pool
-    busy, fresh, stale = Conn(False, False), Conn(True, False), Conn(True, True)
+    busy, fresh = FakeConnection(idle=False), FakeConnection()
+    stale = FakeConnection(expired=True)
     pool._connections = [busy, fresh, stale]  # type: ignore[list-item]
     assert pool._assign_requests_to_connections() == [stale]
     assert pool._connections == [busy, fresh]
@@ -218,34 +218,18 @@ async def test_an_idle_connection_goes_to_one_waiting_request_at_a_time() -> Non
     """httpcore gives it to every queued request; all but one then fail and go round."""
     from httpcore._async.connection_pool import AsyncPoolRequest
 
-    class Idle:
-        def is_closed(self) -> bool:
-            return False
-
-        def has_expired(self) -> bool:
-            return False
-
-        def is_idle(self) -> bool:
-            return True
-
-        def is_available(self) -> bool:
-            return True
-
-        def can_handle_request(self, origin: object) -> bool:
-            return True
-
     def waiting() -> AsyncPoolRequest:
         return AsyncPoolRequest(httpcore.Request("GET", "http://feeds.test/a"))
 
     full = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))._pool
-    idle, first, second = Idle(), waiting(), waiting()
+    idle, first, second = FakeConnection(), waiting(), waiting()
     full._connections, full._requests = [idle], [first, second]  # type: ignore[list-item]
     full._assign_requests_to_connections()
     assert first.connection is idle
     assert second.connection is None  # the pool is full: it waits for a connection
 
     roomy = pooled_transport(httpx.Limits(max_connections=2, max_keepalive_connections=2))._pool
-    idle, first, second = Idle(), waiting(), waiting()
+    idle, first, second = FakeConnection(), waiting(), waiting()
     roomy._connections, roomy._requests = [idle], [first, second]  # type: ignore[list-item]
     roomy._assign_requests_to_connections()
     assert first.connection is idle
