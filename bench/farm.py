@@ -61,6 +61,7 @@ import sys
 import threading
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
@@ -877,6 +878,38 @@ class Stats:
         }
 
 
+def generated_items(
+    generator: FeedGenerator, spec: FeedSpec, now: float
+) -> tuple[list[Item], float]:
+    """A feed's items as ``FeedFarm.reset`` makes them at ``now``: newest first, and the
+    newest one's time."""
+    gaps = random.Random(f"{generator.seed}:gaps:{spec.index}")
+    stamps, t = [], now - gaps.uniform(60, 3600)
+    for _ in range(spec.items):
+        stamps.append(float(int(t)))
+        t -= gaps.uniform(5 * 60, 80 * 60)  # 50 items stay within 3 days
+    stamps.reverse()  # oldest first, matching serials 0..n-1
+    items = [generator.item(spec, s, stamps[s]) for s in range(spec.items)]
+    items.reverse()  # newest first in the document
+    return items, stamps[-1]
+
+
+def documents(
+    generator: FeedGenerator, count: int, published: int = 0, now: float | None = None
+) -> Iterator[tuple[bytes, str]]:
+    """(body, URL) of the first ``count`` feeds as the farm serves them after ``reset()``
+    and ``published`` ``publish()`` rounds, without a server (for in-process benchmarks
+    and tests; the URLs name 127.0.0.1:8765)."""
+    now = float(int(time.time())) if now is None else now
+    for index in range(1, count + 1):
+        spec = generator.spec(index)
+        items, _newest = generated_items(generator, spec, now)
+        for round_ in range(published):
+            items = [generator.item(spec, spec.items + round_, now + round_ + 1), *items[:-1]]
+        url = f"http://127.0.0.1:8765{spec.path}"
+        yield render(spec, items, url, now + published), url
+
+
 class FeedFarm:
     """The farm: generated feeds behind an asyncio HTTP/1.1 server on its own thread."""
 
@@ -929,15 +962,8 @@ class FeedFarm:
         now = float(int(time.time()))
         feeds: dict[str, FeedState] = {}
         for spec in self.specs:
-            gaps = random.Random(f"{self.generator.seed}:gaps:{spec.index}")
-            stamps, t = [], now - gaps.uniform(60, 3600)
-            for _ in range(spec.items):
-                stamps.append(float(int(t)))
-                t -= gaps.uniform(5 * 60, 80 * 60)  # 50 items stay within 3 days
-            stamps.reverse()  # oldest first, matching serials 0..n-1
-            items = [self.generator.item(spec, s, stamps[s]) for s in range(spec.items)]
-            items.reverse()  # newest first in the document
-            feeds[spec.path] = self._state(spec, items, spec.items, stamps[-1])
+            items, newest = generated_items(self.generator, spec, now)
+            feeds[spec.path] = self._state(spec, items, spec.items, newest)
         with self._lock:
             self._feeds = feeds
             self._rounds = 0

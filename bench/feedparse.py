@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import random
 import statistics
 import sys
 import time
@@ -67,23 +66,7 @@ def farm_documents(
 ) -> list[tuple[bytes, str]]:
     """The bodies FeedFarm serves after reset() and ``published`` publish() rounds."""
     farm = load_farm()
-    generator = farm.FeedGenerator(seed)
-    now = float(int(time.time())) if now is None else now
-    out = []
-    for index in range(1, feeds + 1):
-        spec = generator.spec(index)
-        gaps = random.Random(f"{seed}:gaps:{index}")
-        stamps, t = [], now - gaps.uniform(60, 3600)
-        for _ in range(spec.items):
-            stamps.append(float(int(t)))
-            t -= gaps.uniform(5 * 60, 80 * 60)
-        stamps.reverse()
-        items = [generator.item(spec, s, stamps[s]) for s in range(spec.items)][::-1]
-        for round_ in range(published):
-            items = [generator.item(spec, spec.items + round_, now + round_ + 1), *items[:-1]]
-        url = f"http://127.0.0.1:8765{spec.path}"
-        out.append((farm.render(spec, items, url, now + published), url))
-    return out
+    return list(farm.documents(farm.FeedGenerator(seed), feeds, published, now))
 
 
 def feedparser_only(body: bytes, url: str) -> Any:

@@ -130,22 +130,10 @@ def farm_feeds(
     """Feeds as ``FeedFarm`` serves them after ``reset()`` and ``published`` publish()es."""
     farm = load_farm()
     prose = ("varied",) if "varied" in getattr(farm, "PROSE", ()) and seed % 2 else ()
-    generator = farm.FeedGenerator(seed, *prose)
-    now = float(int(time.time())) if now is None else now
-    for index in range(1, count + 1):
-        spec = generator.spec(index)
-        gaps = random.Random(f"{seed}:gaps:{index}")
-        stamps, t = [], now - gaps.uniform(60, 3600)
-        for _ in range(spec.items):
-            stamps.append(float(int(t)))
-            t -= gaps.uniform(5 * 60, 80 * 60)
-        stamps.reverse()
-        items = [generator.item(spec, s, stamps[s]) for s in range(spec.items)][::-1]
-        for round_ in range(published):
-            serial = spec.items + round_
-            items = [generator.item(spec, serial, now + round_ + 1), *items[:-1]]
-        url = f"http://127.0.0.1:8765{spec.path}"
-        yield farm.render(spec, items, url, now + published), url
+    documents: Iterator[tuple[bytes, str]] = farm.documents(
+        farm.FeedGenerator(seed, *prose), count, published, now
+    )
+    return documents
 
 
 def test_every_farm_feed_takes_the_fast_path_with_identical_values() -> None:
