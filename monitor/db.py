@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,7 @@ class _WriterFile:
             return
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._fd = _open_like(self.path, self.path.removesuffix(".lock"))
             except OSError as exc:
                 logger.debug("no writer lock file %s (%s); using the busy timeout", self.path, exc)
                 self._broken = True
@@ -273,6 +273,25 @@ class _WriterFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _open_like(path: str, database: str) -> int:
+    """Open (or create) ``path`` read-write with the database file's permissions.
+
+    SQLite gives its -wal and -shm files the database's permissions, so every user who
+    may write the database may use them; the lock file follows the same rule (0600
+    when the database cannot be read yet). The mode is set explicitly: the umask
+    would take group write away from a group-shared database.
+    """
+    try:
+        mode = os.stat(database).st_mode & 0o666
+    except OSError:
+        mode = 0o600
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    with suppress(OSError):  # not ours (another user created it): leave it
+        if os.fstat(fd).st_mode & 0o777 != mode:
+            os.fchmod(fd, mode)
+    return fd
 
 
 @functools.cache

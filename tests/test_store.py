@@ -389,3 +389,19 @@ def test_without_a_usable_lock_file_writes_still_work(tmp_path: Path) -> None:
         assert not store.writing
     finally:
         store.close()
+
+
+def test_the_lock_file_gets_the_database_file_s_permissions(tmp_path: Path) -> None:
+    """As SQLite's -wal and -shm files: whoever may write the database may take the lock."""
+    import os
+    import stat
+
+    database = tmp_path / "shared.db"
+    Store.open(f"sqlite:///{database}", "w").close()
+    os.chmod(database, 0o664)  # a database shared with a group
+    store = Store.open(f"sqlite:///{database}", "w")
+    try:
+        store.claim_source("s1", "u1", now=NOW, lease=LEASE, due_before=NOW)  # a write
+        assert stat.S_IMODE(os.stat(tmp_path / "shared.db.lock").st_mode) == 0o664
+    finally:
+        store.close()
