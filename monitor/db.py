@@ -68,6 +68,7 @@ class Database:
         self._write_depth = 0  # nested write transactions of the thread holding the lock
         self._writers = 0  # write transactions running or waiting in this process
         self._writers_lock = threading.Lock()  # (+= is not atomic across threads)
+        self._batch: tuple[int, Connection] | None = None  # (thread, connection) of ``batch``
         # story keys held by so many items that they are no sign of one story, learnt
         # while storing (``store_items``); written only inside write transactions
         self._common_keys: set[int] = set()
@@ -111,8 +112,23 @@ class Database:
             conn.exec_driver_sql("SELECT 1")
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The write transactions this thread opens inside the block join one transaction:
+        committed when the block ends, rolled back as a whole if anything in it fails."""
+        with self._tx() as conn:
+            self._batch = (threading.get_ident(), conn)
+            try:
+                yield
+            finally:
+                self._batch = None
+
+    @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """A write transaction (or a read that must see the latest commit and then write)."""
+        batch = self._batch
+        if batch is not None and batch[0] == threading.get_ident():
+            yield batch[1]  # inside ``batch``: its transaction
+            return
         if self._write_lock is None:
             with self._transaction(read_only=False) as conn:
                 yield conn

@@ -37,6 +37,7 @@ from monitor.robots import RobotsPolicy
 from monitor.schedule import format_duration, parse_cron
 from monitor.store import SourceState, Store, short_hash_bytes
 from monitor.workers import FeedJob, ParseWorkers
+from monitor.write_batch import WriteBatch
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Runtime:
     robots: RobotsPolicy
     clock: Callable[[], datetime]
     slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
+    batched: WriteBatch  # claims and not-modified writes, one transaction per loop turn
     workers: ParseWorkers | None = None  # parse workers on other cores (a large pass)
 
     @classmethod
@@ -69,8 +71,9 @@ class Runtime:
     ) -> Runtime:
         """Compile the watches once and share one robots.txt cache for the run."""
         slots = asyncio.Semaphore(settings.http.concurrency)
+        batched = WriteBatch(store, partial(write_to, store))
         return cls(settings, store, fetcher, Matcher.from_settings(settings),
-                   RobotsPolicy(fetcher), clock, slots, workers)  # fmt: skip
+                   RobotsPolicy(fetcher), clock, slots, batched, workers)  # fmt: skip
 
 
 def due_margin(interval: timedelta) -> timedelta:
@@ -102,13 +105,16 @@ async def _poll_source(
 ) -> PollOutcome:
     settings, store = rt.settings, rt.store
     now = rt.clock()
-    state = await _write(
-        rt,
-        partial(store.claim_source, source.name, source.url),
-        now=now,
-        lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
-        due_before=now + due_margin(settings.source_interval(source)) if only_due else None,
-        polled_before=polled_before,
+    state = await rt.batched(
+        partial(
+            store.claim_source,
+            source.name,
+            source.url,
+            now=now,
+            lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
+            due_before=now + due_margin(settings.source_interval(source)) if only_due else None,
+            polled_before=polled_before,
+        )
     )
     if state is None:
         return PollOutcome(source.name, "skipped")
@@ -136,14 +142,16 @@ async def _poll_source(
         publisher = header_delay(result.headers, rt.clock())
         body_hash = short_hash_bytes(result.body) if not result.not_modified else None
         if result.not_modified or body_hash == state.body_hash:
-            await _write(
-                rt,
-                partial(store.record_not_modified, source.name),
-                now=rt.clock(),
-                next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
-                moved_to=result.permanent_redirect,
-                etag=result.etag,
-                last_modified=result.last_modified,
+            await rt.batched(
+                partial(
+                    store.record_not_modified,
+                    source.name,
+                    now=rt.clock(),
+                    next_poll_at=_after_success(rt, source, state.publish_gap, publisher),
+                    moved_to=result.permanent_redirect,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                )
             )
             await _health_after_success(rt, source, state, 0)
             return PollOutcome(
@@ -269,9 +277,14 @@ async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:
     hop for every write would cost more CPU than the write when nobody else writes.
     (Parse workers write from other processes: ``writing`` sees their lock too.)
     """
-    if rt.store.writing:
-        return await asyncio.to_thread(partial(call, **kwargs))
-    return call(**kwargs)
+    return await write_to(rt.store, partial(call, **kwargs))
+
+
+async def write_to(store: Store, call: Callable[[], T]) -> T:
+    """``_write`` for a call with its arguments bound (``WriteBatch`` runs its batches so)."""
+    if store.writing:
+        return await asyncio.to_thread(call)
+    return call()
 
 
 def _headers_for(source: SourceConfig, url: str) -> dict[str, str] | None:
