@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from monitor.store import Store
 from tests.servers import HTTPFixture, SMTPFixture
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A migrated SQLite store in the test's folder (``test.db``, worker ``worker-a``)."""
+    db = Store.open(f"sqlite:///{tmp_path / 'test.db'}", "worker-a")
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,13 +17,6 @@ from monitor.store import Store
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store.open(f"sqlite:///{tmp_path / 'test.db'}", "worker-a")
-    yield db
-    db.close()
 
 
 def item(key: str, url: str | None = None, title: str = "Title") -> FeedItem:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,16 +12,7 @@ from monitor.errors import StorageError
 from monitor.pipeline import write_to
 from monitor.store import Store
 from monitor.write_batch import WriteBatch
-
-NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'test.db'}", "w")
-    yield opened
-    opened.close()
+from tests.test_store import LEASE, NOW
 
 
 def count_transactions(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
