@@ -1,5 +1,5 @@
 """``python -m monitor``: the same entry point as the ``news-monitor`` script."""
 
-from monitor.cli import entry
+from monitor.launch import entry
 
 entry()

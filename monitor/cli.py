@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import socket
@@ -20,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from monitor import __version__, config
+from monitor import __version__, config, launch
 from monitor.config import Settings
 from monitor.errors import ConfigError, NewsMonitorError, StorageError
 from monitor.logs import setup_logging
@@ -116,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = 1 if args.verbose else -1 if args.quiet else 0
     setup_logging(verbosity, args.log_format, settings.secrets())
     command: Callable[[Settings, argparse.Namespace], int] = COMMANDS[args.command]
+    launch.started()
     try:
         return command(settings, args)
     except StorageError as exc:
@@ -129,19 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-
-
-def entry() -> None:
-    """The ``news-monitor`` script and ``python -m monitor``: ``main``, then exit.
-
-    At exit the interpreter collects garbage over every object still alive, and the
-    imported libraries (SQLAlchemy, pydantic, the config models) hold hundreds of
-    thousands: 0.1-0.2 s, a tenth of a pass whose feeds all answer 304. Freezing them
-    first skips that walk; atexit handlers, log flushing and module teardown still run.
-    """
-    code = main()
-    gc.freeze()
-    sys.exit(code)
 
 
 def open_store(settings: Settings) -> Store:

@@ -175,17 +175,65 @@ def test_the_script_exits_with_main_s_code_after_freezing_the_heap(monkeypatch: 
     """``entry`` skips the last garbage collection, not the exit code or atexit work."""
     import gc
 
-    from monitor import cli
+    from monitor import cli, launch
 
-    monkeypatch.setattr(cli, "main", lambda: 3)
+    collecting: list[bool] = []
+
+    def fake_main() -> int:
+        collecting.append(gc.isenabled())
+        return 3
+
+    monkeypatch.setattr(cli, "main", fake_main)
     before = gc.get_freeze_count()
     try:
         with pytest.raises(SystemExit) as exited:
-            cli.entry()
+            launch.entry()
         assert exited.value.code == 3
+        assert collecting == [False]  # start-up runs without collection
         assert gc.get_freeze_count() > before
     finally:
+        launch._paused = False
+        gc.enable()
         gc.unfreeze()
+
+
+def test_the_command_runs_with_collection_on_and_start_up_frozen(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """``main`` turns collection back on before the command; what start-up built is frozen."""
+    import gc
+
+    from monitor import cli, launch
+
+    seen: list[tuple[bool, int]] = []
+
+    def command(settings: Any, args: Any) -> int:
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        return 0
+
+    path = write_config(tmp_path, BASE)
+    monkeypatch.setitem(cli.COMMANDS, "check", command)
+    monkeypatch.setattr(sys, "argv", ["news-monitor", "--config", str(path), "check"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            launch.entry()
+        assert exited.value.code == 0
+        assert len(seen) == 1 and seen[0][0] is True and seen[0][1] > 0
+    finally:
+        launch._paused = False
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_started_does_nothing_when_start_up_was_not_paused() -> None:
+    """Code calling ``main`` itself (tests, embedders) keeps its own collector settings."""
+    import gc
+
+    from monitor import launch
+
+    before = gc.get_freeze_count()
+    launch.started()
+    assert gc.isenabled() and gc.get_freeze_count() == before
 
 
 def test_python_m_monitor_flushes_its_log_lines_on_exit(tmp_path: Path) -> None:
