@@ -210,3 +210,53 @@ def test_canonical_from_page(
 def test_canonical_from_page_ip_hosts() -> None:
     assert canonical_from_page("/a", "http://127.0.0.1:8080/x") == "http://127.0.0.1:8080/a"
     assert canonical_from_page("http://127.0.0.2:8080/a", "http://127.0.0.1:8080/x") is None
+
+
+def test_the_shortcut_past_w3lib_gives_what_w3lib_gives() -> None:
+    """URLs ``_UNCHANGED_BY_W3LIB`` lets past w3lib come back from it unchanged, and the
+    ones it sends to w3lib include every kind w3lib changes."""
+    import random
+
+    from w3lib.url import canonicalize_url
+
+    from monitor.urls import _DOT_SEGMENT, _UNCHANGED_BY_W3LIB
+
+    rng = random.Random(7)
+    hosts = ["example.com", "news.example.co.uk", "a-b.example", "x_y.example", "127.0.0.1"]
+    ports = ["", ":8080", ":0"]
+    # safe characters, and ones w3lib re-encodes or resolves
+    alphabet = "abcXYZ019-._~!$&'()*+,=:@" + '%;[]|é ?#"<>\\^`{}'
+    shortcut = changed = 0
+    for _ in range(20_000):
+        segments = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            for _ in range(rng.randint(1, 4))
+        ]
+        if rng.random() < 0.1:
+            segments.insert(rng.randint(0, len(segments)), rng.choice([".", ".."]))
+        path = "/" + "/".join(segments)
+        url = f"https://{rng.choice(hosts)}{rng.choice(ports)}{path}"
+        if _UNCHANGED_BY_W3LIB.match(url) and not _DOT_SEGMENT.search(path):
+            shortcut += 1
+            assert canonicalize_url(url) == url, url
+        elif canonicalize_url(url) != url:
+            changed += 1
+    assert shortcut > 2_000 and changed > 2_000  # both kinds were tried
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/a/./b/../c", "https://example.com/a/c"),
+        ("https://example.com/a/%7euser", "https://example.com/a/~user"),
+        ("https://example.com/r\u00e9sum\u00e9", "https://example.com/r%C3%A9sum%C3%A9"),
+        ("https://example.com/a;x=1", "https://example.com/a;x=1"),
+        ("https://example.com/a|b", "https://example.com/a|b"),
+        (
+            "https://example.com/2026/11/28/cuba-visas.html",
+            "https://example.com/2026/11/28/cuba-visas.html",
+        ),
+    ],
+)
+def test_paths_w3lib_rewrites_still_go_through_it(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
