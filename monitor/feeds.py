@@ -146,10 +146,13 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
     link = entry.get("link") or None
     canonical = canonical_url(link) if link else None
     title = html_to_text(entry.get("title", ""))
-    summary = html_to_text(entry.get("summary", ""))
+    raw_summary = entry.get("summary", "")
+    summary = html_to_text(raw_summary)
     content = ""
     for part in entry.get("content", []) or []:
-        text = html_to_text(part.get("value", ""))
+        value = part.get("value", "")
+        # feedparser (and the fast reader) copy the first content into a missing summary
+        text = summary if value == raw_summary else html_to_text(value)
         if len(text) > len(content):
             content = text
     if content and len(content) <= len(summary):
