@@ -106,15 +106,28 @@ def parse_fast(
     if text is None or base is None:
         return None
     try:
-        root = ET.fromstring(text)  # noqa: S314 - no DOCTYPE (checked), so no entity expansion
         decls = [(p, a or b) for p, a, b in _DECL.findall(text)]
-        hashes = fastfeed_chunks.entry_hashes(text, base, root.tag, decls)
-        skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0]) if hashes else {}
+        chunks = fastfeed_chunks.entry_chunks(text, decls)
+        # The entries the last poll read are parsed without their content: the reader
+        # skips them (if the context is still the same; else the whole text is parsed).
+        source = text
+        if chunks is not None and unchanged:
+            known = fastfeed_chunks.stored_hashes(unchanged)
+            source = fastfeed_chunks.without_children(text, *chunks, known)
+        root = ET.fromstring(source)  # noqa: S314 - no DOCTYPE (checked), so no entity expansion
+        hashes = None
+        skip: fastfeed_chunks.Unchanged = {}
+        if chunks is not None:
+            hashes = (fastfeed_chunks.context_hash(base, root.tag, decls), chunks[0])
+            skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0])
+        if source is not text and not skip:  # another context: read every entry
+            source, root = text, ET.fromstring(text)  # noqa: S314 - as above
         reader = _Reader(base, root, decls, hashes[1] if hashes else None, skip)
         reader.read(root)
         if hashes is not None and len(reader.read_entries) != len(hashes[1]):
             hashes = None  # the text search and the reader disagree: no skipping
-            if reader.skipped_dates:
+            if reader.skipped_dates or source is not text:
+                root = root if source is text else ET.fromstring(text)  # noqa: S314
                 reader = _Reader(base, root, decls)
                 reader.read(root)
     except (ET.ParseError, _Fallback, RecursionError):

@@ -36,10 +36,26 @@ MAX_ENTRIES = 5000  # a longer feed is read in full each time (its hashes would 
 Unchanged = dict[str, tuple[datetime | None, bool]]
 
 
+Span = tuple[int, int, int, int]  # an entry's start, end of its start tag, its end tag, end
+
+
 def entry_hashes(
     text: str, base: str, root: str, decls: Sequence[tuple[str, str]]
 ) -> tuple[str, list[str]] | None:
-    """(context hash, a hash per entry in document order), or None when unsure.
+    """(context hash, a hash per entry in document order), or None when unsure."""
+    found = entry_chunks(text, decls)
+    return None if found is None else (context_hash(base, root, decls), found[0])
+
+
+def context_hash(base: str, root: str, decls: Sequence[tuple[str, str]]) -> str:
+    """What else decides how an entry reads: the base URL, root element, namespaces."""
+    return _hash(repr((base, root, *decls)))
+
+
+def entry_chunks(
+    text: str, decls: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[Span]] | None:
+    """(a hash per entry, where each entry is), in document order; None when unsure.
 
     Unsure: a comment, CDATA section or processing instruction mentions an entry tag;
     an entry-like tag with a prefix or in another case (the reader may count it, the
@@ -59,21 +75,50 @@ def entry_hashes(
             return None
         pos = end
     hashes: list[str] = []
+    spans: list[Span] = []
     pos = 0
     while (start := _START.search(text, pos)) is not None:
         if start.group(2):  # <item/>
-            pos = start.end()
+            pos = closing_at = start.end()
         else:
             closing = _END[start.group(1)].search(text, start.end())
             if closing is None or _START.search(text, start.end(), closing.start()):
                 return None  # no end, or an entry inside the entry
-            pos = closing.end()
+            pos, closing_at = closing.end(), closing.start()
         hashes.append(_hash(text[start.start() : pos]))
+        spans.append((start.start(), start.end(), closing_at, pos))
         if len(hashes) > MAX_ENTRIES:
             return None
     if len(hashes) != len(_ANY_START.findall(text)):
         return None  # entry tags the search does not take for one
-    return _hash(repr((base, root, *decls))), hashes
+    return hashes, spans
+
+
+def stored_hashes(stored: str | None) -> set[str]:
+    """The entry hashes in ``sources.entry_hashes``, whatever their context."""
+    return {entry.partition(":")[0] for entry in (stored or "").split()[1:]}
+
+
+def without_children(text: str, hashes: Sequence[str], spans: Sequence[Span], cut: set[str]) -> str:
+    """``text`` with the content of each entry whose hash is in ``cut`` left out.
+
+    The start and end tags stay, so the entries keep their places, names, attributes
+    and namespaces; the reader skips these entries without looking inside. Only entries
+    the last poll read whole (in a document that parsed) are cut: each is a
+    well-formed element on its own, so the shorter text parses if and only if the
+    whole text does. Parsing it costs a fraction of the whole (one new entry and the
+    channel, where most polls of a changed feed find nothing else new).
+    """
+    pieces: list[str] = []
+    pos = 0
+    for digest, (_start, children, closing, _end) in zip(hashes, spans, strict=True):
+        if digest in cut and children < closing:
+            pieces.append(text[pos:children])
+            pos = closing
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def unchanged_entries(stored: str | None, context_hash: str) -> Unchanged:

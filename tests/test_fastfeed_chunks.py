@@ -9,9 +9,13 @@ hashes. Then the cases where the text search must not be trusted.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from monitor import fastfeed
 from monitor.fastfeed import parse_fast
-from monitor.fastfeed_chunks import entry_hashes
+from monitor.fastfeed_chunks import entry_chunks, entry_hashes, without_children
 from monitor.feeds import parse_feed
 from monitor.models import ParsedFeed
 from tests.feedgen import Entry, atom, hours_ago, rss
@@ -191,3 +195,74 @@ def test_a_key_listed_twice_keeps_every_entry_readable() -> None:
     after = rss("F", [Entry("New", "https://x.org/n", guid="n"), second])
     again = parse_fast(after, URL, unchanged=parsed.entry_hashes)
     assert again is not None and [e.key for e in again.entries] == ["n", "k"]
+
+
+def _parsed_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text the fast reader hands to the XML parser, from now on."""
+    texts: list[str] = []
+    real = fastfeed.ET.fromstring
+
+    def spy(text: str) -> Any:
+        texts.append(text)
+        return real(text)
+
+    monkeypatch.setattr(fastfeed.ET, "fromstring", spy)
+    return texts
+
+
+def test_entries_read_before_are_parsed_without_their_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the new entry and the channel go through the XML parser; the result is the
+    full read's (``check_skipping``)."""
+    before, after, url = farm_versions(seed=5, count=1)[0]
+    first = parse_fast(before, url)
+    assert first is not None and first.entry_hashes is not None
+    texts = _parsed_texts(monkeypatch)
+    check_skipping(before, after, url)
+    cut = texts[1]  # check_skipping parses: before, after with hashes, after in full
+    assert len(cut) < len(texts[2]) / 5
+    assert cut.count("<item>") + cut.count("<entry>") == texts[2].count("<item>") + texts[2].count(
+        "<entry>"
+    )  # every entry keeps its place
+
+
+def test_a_malformed_new_entry_fails_as_in_a_full_read() -> None:
+    entries = [Entry(f"Story {i}", f"https://x.org/{i}", "Text") for i in range(4)]
+    body = rss("F", entries)
+    first = parse_fast(body, URL)
+    assert first is not None and first.entry_hashes is not None
+    broken = body.replace(b"<item>", b"<item><title>New</item>\n<item>", 1)
+    assert parse_fast(broken, URL) is None
+    assert parse_fast(broken, URL, unchanged=first.entry_hashes) is None
+
+
+def test_a_new_namespace_reads_every_entry_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another context (a namespace declared on the root): the entries cut out for the
+    parse must be read after all, from the whole text."""
+    entries = [Entry(f"Story {i}", f"https://x.org/{i}", "Text") for i in range(4)]
+    body = rss("F", entries)
+    first = parse_fast(body, URL)
+    assert first is not None and first.entry_hashes is not None
+    newer = body.replace(b'<rss version="2.0">', b'<rss version="2.0" xmlns:x="urn:x">')
+    texts = _parsed_texts(monkeypatch)
+    again = parse_fast(newer, URL, unchanged=first.entry_hashes)
+    assert again is not None and again == parse_fast(newer, URL)
+    assert len(again.entries) == 4
+    # the cut text (parsed first) was put aside for the whole one, as a full read parses
+    cut, whole, reference = texts
+    assert len(cut) < len(whole) and whole == reference
+
+
+def test_without_children_keeps_every_entry_s_tags() -> None:
+    text = rss_items(
+        '<item a="1"><guid>https://x.org/a</guid></item>',
+        "<item/>",
+        "<item><guid>https://x.org/b</guid></item>",
+    ).decode()
+    found = entry_chunks(text, [])
+    assert found is not None
+    hashes, spans = found
+    cut = without_children(text, hashes, spans, {hashes[0], hashes[1]})
+    assert '<item a="1"></item><item/><item><guid>https://x.org/b</guid></item>' in cut
+    assert without_children(text, hashes, spans, set()) is text
