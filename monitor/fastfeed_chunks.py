@@ -13,6 +13,10 @@ The cut is a text search, used only where it cannot mislead: not when a comment,
 section or processing instruction mentions an entry tag; and the reader checks that
 it met exactly one entry element per chunk, else it reads the document again in full.
 A feed read by feedparser has no hashes (nothing is skipped the next time).
+
+The entries to skip are not even parsed: ``without_children`` leaves their content
+out of the text given to the XML parser (their tags stay, in place), which then
+parses little more than the channel and the new entries.
 """
 
 from __future__ import annotations
