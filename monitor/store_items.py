@@ -34,6 +34,15 @@ _OWN_STORIES = (
     .where(items.c.id >= bindparam("first_id"), items.c.story_id.is_(None))
     .values(story_id=items.c.id)
 )
+# Built once, with bound parameters: building a statement per call cost more than
+# running it (0.36 -> 0.20 ms for a poll's known-items lookup, measured ad hoc).
+_KNOWN_ITEMS = select(items.c.key_hash, items.c.id, items.c.feed_hash, items.c.raw_hash).where(
+    items.c.source == bindparam("source"),
+    items.c.key_hash.in_(bindparam("hashes", expanding=True)),
+)
+_INSERTED = select(items.c.key_hash, items.c.id).where(
+    items.c.source == bindparam("source"), items.c.id > bindparam("before")
+)
 
 
 # a new item to insert: the item, its URL hash, the story it joins by similarity, and
@@ -74,9 +83,7 @@ class ItemQueries(Database):
         with self._read() as conn:
             for start in range(0, len(hashes), 500):
                 rows = conn.execute(
-                    select(items.c.key_hash, items.c.id, items.c.feed_hash, items.c.raw_hash).where(
-                        items.c.source == source, items.c.key_hash.in_(hashes[start : start + 500])
-                    )
+                    _KNOWN_ITEMS, {"source": source, "hashes": hashes[start : start + 500]}
                 )
                 for key_hash, item_id, feed_hash, raw_hash in rows:
                     found[by_hash[key_hash]] = KnownItem(item_id, feed_hash, raw_hash)
@@ -188,11 +195,7 @@ class ItemQueries(Database):
             return [conn.execute(one, row).scalar() for row in rows]
         before = conn.execute(_MAX_ID).scalar_one()
         conn.execute(self._insert_ignore(conn, items, "source", "key_hash"), rows)
-        found = conn.execute(
-            select(items.c.key_hash, items.c.id).where(
-                items.c.source == source, items.c.id > before
-            )
-        )
+        found = conn.execute(_INSERTED, {"source": source, "before": before})
         inserted = {key_hash: item_id for key_hash, item_id in found}
         return [inserted.get(row["key_hash"]) for row in rows]
 

@@ -40,6 +40,14 @@ _BY_URL, _BY_CONTENT = (
 )
 
 
+_SKETCHES = select(items.c.id, items.c.story_id, items.c.sketch).where(
+    items.c.id.in_(bindparam("ids", expanding=True)),
+    items.c.source != bindparam("source"),
+    items.c.first_seen_at >= bindparam("since"),
+    items.c.sketch.is_not(None),
+)
+
+
 @dataclass(slots=True)
 class Known:
     """Stored items with a given canonical URL or content fingerprint: (id, story id)."""
@@ -146,12 +154,7 @@ def closest_stories(
     sketches: dict[int, tuple[int, bytes]] = {}
     for start in range(0, len(ids), 500):
         found = conn.execute(
-            select(items.c.id, items.c.story_id, items.c.sketch).where(
-                items.c.id.in_(ids[start : start + 500]),
-                items.c.source != source,
-                items.c.first_seen_at >= since,
-                items.c.sketch.is_not(None),
-            )
+            _SKETCHES, {"ids": ids[start : start + 500], "source": source, "since": since}
         )
         for item_id, story_id, blob in found:
             sketches[item_id] = (story_id or item_id, blob)
