@@ -20,14 +20,16 @@ import logging
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import stamina
-from stamina.instrumentation import RetryDetails, set_on_retry_hooks
+
+if TYPE_CHECKING:
+    from stamina.instrumentation import RetryDetails
 
 from monitor.config import HttpSettings
 from monitor.decode import ACCEPT_ENCODING, decode_chunk, decoder_for, flush_chain
@@ -125,7 +127,6 @@ class Fetcher:
         self._host_not_before: dict[str, float] = {}
 
     async def __aenter__(self) -> Fetcher:
-        set_on_retry_hooks([_log_retry])  # our own log line instead of stamina's default
         limits = httpx.Limits(
             max_connections=self._settings.concurrency,
             max_keepalive_connections=self._settings.concurrency,
@@ -195,22 +196,20 @@ class Fetcher:
             # The deadline starts when the request gets its turn under the concurrency
             # limits, not while it queues behind other sources.
             async with asyncio.timeout(None) as budget:
-                async for attempt in stamina.retry_context(
-                    on=retry_hook,
-                    attempts=1 + self._settings.retries,
-                    timeout=None,
-                    wait_initial=0.5,
-                    wait_max=10.0,
-                    wait_jitter=0.5,
-                ):
-                    with attempt:
-                        result = await self._follow(
-                            url,
-                            (request_headers, foreign_headers),
-                            max_bytes or self._settings.max_bytes,
-                            trusted,
-                            lambda: _start(budget, deadline),
-                        )
+
+                def attempt() -> Awaitable[FetchResult]:
+                    return self._follow(
+                        url,
+                        (request_headers, foreign_headers),
+                        max_bytes or self._settings.max_bytes,
+                        trusted,
+                        lambda: _start(budget, deadline),
+                    )
+
+                try:
+                    result = await attempt()
+                except _Transient as first:
+                    result = await self._retry(first, attempt, retry_hook)
         except TimeoutError:
             if failures:  # the deadline ran out while retrying: report the real cause
                 raise _noted(failures[-1], f"still failing after {deadline:g} s") from None
@@ -227,6 +226,41 @@ class Fetcher:
             permanent_redirect=result.permanent_redirect,
             elapsed=time.perf_counter() - started,
         )
+
+    async def _retry(
+        self,
+        first: _Transient,
+        attempt: Callable[[], Awaitable[FetchResult]],
+        retry_hook: Callable[[Exception], bool | float],
+    ) -> FetchResult:
+        """The attempts after a transient failure, with stamina's backoff and jitter.
+
+        Most fetches succeed at once and never pay for stamina (its import and ~50 µs
+        a fetch); the first failure is replayed as stamina's first attempt, so every
+        wait is the one stamina would have made.
+        """
+        import stamina  # here: see the docstring
+        from stamina.instrumentation import set_on_retry_hooks
+
+        set_on_retry_hooks([_log_retry])  # our own log line instead of stamina's default
+        replay: _Transient | None = first
+        result: FetchResult | None = None
+        async for retrying in stamina.retry_context(
+            on=retry_hook,
+            attempts=1 + self._settings.retries,
+            timeout=None,
+            wait_initial=0.5,
+            wait_max=10.0,
+            wait_jitter=0.5,
+        ):
+            with retrying:
+                if replay is not None:
+                    failure, replay = replay, None
+                    raise failure
+                result = await attempt()
+        if result is None:  # pragma: no cover - stamina re-raises the last failure
+            raise first
+        return result
 
     async def _follow(
         self,

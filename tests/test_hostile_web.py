@@ -189,6 +189,31 @@ async def test_permanent_4xx_not_retried_transient_5xx_retried(web: HTTPFixture)
     assert counts == {"/forbidden": 1, "/broken": 3}
 
 
+async def test_retries_are_logged_and_none_are_made_when_switched_off(
+    web: HTTPFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """stamina is set up on the first failure only; its retry log line is ours."""
+    web.routes["/flaky"] = Route(FEED, statuses=[503])
+    web.routes["/down"] = Route(b"", status=503)
+    with caplog.at_level("INFO", logger="monitor.fetch"):
+        (flaky,) = await fetch_all(http(timeout=10), web.url("/flaky"))
+        (down,) = await fetch_all(http(retries=0), web.url("/down"))
+    assert flaky.body == FEED  # type: ignore[attr-defined]
+    assert any("503" in r.message and "retry 1 in" in r.message for r in caplog.records)
+    assert isinstance(down, HTTPStatusError) and down.status == 503
+    assert sum(1 for r in web.requests if r.path == "/down") == 1
+
+
+async def test_a_deadline_that_runs_out_while_retrying_names_the_failure(
+    web: HTTPFixture,
+) -> None:
+    web.routes["/down"] = Route(b"", status=503)
+    (result,) = await fetch_all(http(timeout=1.2, retries=10), web.url("/down"))
+    assert isinstance(result, HTTPStatusError) and result.status == 503
+    assert "still failing after 1.2 s" in str(result)
+    assert sum(1 for r in web.requests if r.path == "/down") >= 2
+
+
 async def test_per_host_and_global_limits(web: HTTPFixture) -> None:
     for n in range(12):
         web.routes[f"/f{n}"] = Route(FEED, delay=0.15)
