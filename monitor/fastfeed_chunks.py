@@ -108,7 +108,8 @@ def without_children(text: str, hashes: Sequence[str], spans: Sequence[Span], cu
 
     The start and end tags stay, so the entries keep their places, names, attributes
     and namespaces; the reader skips these entries without looking inside. Only entries
-    the last poll read whole (in a document that parsed) are cut: each is a
+    the last poll read whole (in a document that parsed) are cut: in the same context
+    (the caller checks it, and parses the whole text when it differs) each is a
     well-formed element on its own, so the shorter text parses if and only if the
     whole text does. Parsing it costs a fraction of the whole (one new entry and the
     channel, where most polls of a changed feed find nothing else new).

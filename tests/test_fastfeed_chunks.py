@@ -266,3 +266,18 @@ def test_without_children_keeps_every_entry_s_tags() -> None:
     cut = without_children(text, hashes, spans, {hashes[0], hashes[1]})
     assert '<item a="1"></item><item/><item><guid>https://x.org/b</guid></item>' in cut
     assert without_children(text, hashes, spans, set()) is text
+
+
+def test_an_entry_that_no_longer_parses_in_a_new_context_fails_as_in_a_full_read() -> None:
+    """The root stops declaring a prefix that unchanged entries use: cut, they would
+    parse; the context differs, so the whole text is parsed, and fails, as before."""
+    items = "".join(
+        f"<item><guid>https://x.org/{i}</guid><title>T{i}</title><x:tag>a</x:tag></item>"
+        for i in range(3)
+    )
+    declared = rss_items(items).replace(b"<rss ", b'<rss xmlns:x="urn:x" ')
+    first = parse_fast(declared, URL)
+    assert first is not None and first.entry_hashes is not None
+    undeclared = rss_items(items)
+    assert parse_fast(undeclared, URL) is None
+    assert parse_fast(undeclared, URL, unchanged=first.entry_hashes) is None
