@@ -4,7 +4,8 @@ Stage: benchmark only (not a test).  Must not: talk to anything but 127.0.0.1 (t
 farm of ``bench/farm.py`` and an aiosmtpd sink, both started here), or download
 anything at run time except the one-off ``pip install rss2email urlwatch`` into
 ``bench/.cmp-venv`` when that virtualenv is missing (the comparators are never
-dependencies of the project).
+dependencies of the project), and ``pip install .`` into ``bench/.nm-venv`` when it is
+missing or ``pyproject.toml`` changed.
 
 Every tool gets the same three passes against the same farm, each pass a fresh child
 process measured with ``os.wait4`` (wall time, user+sys CPU, peak RSS of the largest of
@@ -17,7 +18,10 @@ process tree: news-monitor forks parse workers):
 
 The farm is reset between tools so each gets cold/warm/+1 identically.  Tool set-ups:
 
-* news-monitor: ``.venv/bin/python -m monitor --config <tmp> once --all``; SQLite in a
+* news-monitor: ``bench/.nm-venv/bin/python -m monitor --config <tmp> once --all``
+  (a virtualenv with the project and its dependencies only, ``pip install .``, like
+  the comparators' own; not the development ``.venv``, whose test and benchmark
+  extras change start-up: httpx imports click when it is installed); SQLite in a
   temp folder; watch ``cuba-visas`` (terms Cuba, visa, Havana consulate); subscriber
   with a ``file`` channel, ``schedule = "immediate"``; ``[http] concurrency = 32`` and
   ``per_host = 32`` (every farm feed is on one host, 127.0.0.1: with the shipped
@@ -42,6 +46,7 @@ The table (medians over ``--runs``) is printed and appended to
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import math
 import os
@@ -68,6 +73,8 @@ sys.path.insert(0, str(BENCH))
 from farm import FeedFarm  # noqa: E402
 
 CMP_VENV = BENCH / ".cmp-venv"
+NM_VENV = BENCH / ".nm-venv"  # news-monitor's dependencies only (see the docstring)
+NM_PYTHON = NM_VENV / "bin/python"
 RESULTS = BENCH / "results"
 PASSES = ("cold", "warm", "+1 new")
 ALL_TOOLS = ("news-monitor", "rss2email", "urlwatch")
@@ -423,8 +430,7 @@ class NewsMonitor(Tool):
 
     def command(self) -> list[str]:
         return [
-            str(REPO / ".venv/bin/python"), "-m", "monitor", "--config", str(self.config),
-            "once", "--all",
+            str(NM_PYTHON), "-m", "monitor", "--config", str(self.config), "once", "--all",
         ]  # fmt: skip
 
     def observe(self, log: Path) -> dict[str, Any]:
@@ -526,12 +532,25 @@ def ensure_cmp_venv() -> None:
     )  # fmt: skip
 
 
+def ensure_nm_venv() -> None:
+    """``bench/.nm-venv`` with ``pip install .`` of the work tree's pyproject.toml."""
+    stamp = NM_VENV / "pyproject.sha256"
+    wanted = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    if NM_PYTHON.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return
+    print(f"creating {NM_VENV} with news-monitor's dependencies (pip install .)", flush=True)
+    shutil.rmtree(NM_VENV, ignore_errors=True)
+    subprocess.run(["python3", "-m", "venv", str(NM_VENV)], check=True, timeout=600)
+    subprocess.run([str(NM_VENV / "bin/pip"), "install", "-q", str(REPO)], check=True, timeout=1200)
+    stamp.write_text(wanted)
+
+
 def versions(tools: Sequence[str], code: Code) -> dict[str, str]:
     out = {}
     if "news-monitor" in tools:
         env = child_env(Path(tempfile.gettempdir()) / "nm-polling-home", code)
         out["news-monitor"] = subprocess.run(
-            [str(REPO / ".venv/bin/python"), "-c",
+            [str(NM_PYTHON), "-c",
              "import monitor, feedparser, httpx, sqlalchemy; "
              "print(monitor.__version__, 'from', monitor.__file__.rsplit('/', 2)[0], "
              "'(feedparser', feedparser.__version__, "
@@ -781,6 +800,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"unknown tools: {', '.join(sorted(unknown))}")
     if {"rss2email", "urlwatch"} & set(tools):
         ensure_cmp_venv()
+    if "news-monitor" in tools:
+        ensure_nm_venv()
     root = Path(tempfile.mkdtemp(prefix="nm-polling-"))
     code = code_snapshot(args.rev, root / "code")
     print(f"news-monitor code: {code.label}", flush=True)
