@@ -110,16 +110,16 @@ def parse_fast(
         chunks = fastfeed_chunks.entry_chunks(text, decls)
         # The entries the last poll read are parsed without their content: the reader
         # skips them (if the context is still the same; else the whole text is parsed).
+        stored_context, known = fastfeed_chunks.read_stored(unchanged)
         source = text
-        if chunks is not None and unchanged:
-            known = fastfeed_chunks.stored_hashes(unchanged)
-            source = fastfeed_chunks.without_children(text, *chunks, known)
+        if chunks is not None and known:
+            source = fastfeed_chunks.without_children(text, *chunks, known.keys())
         root = ET.fromstring(source)  # noqa: S314 - no DOCTYPE (checked), so no entity expansion
         hashes = None
         skip: fastfeed_chunks.Unchanged = {}
         if chunks is not None:
             hashes = (fastfeed_chunks.context_hash(base, root.tag, decls), chunks[0])
-            skip = fastfeed_chunks.unchanged_entries(unchanged, hashes[0])
+            skip = known if hashes[0] == stored_context else {}
         if source is not text and not skip:  # another context: read every entry
             source, root = text, ET.fromstring(text)  # noqa: S314 - as above
         reader = _Reader(base, root, decls, hashes[1] if hashes else None, skip)

@@ -1,6 +1,6 @@
 """Parse stage, fast path: which entries of a feed are, byte for byte, the last poll's.
 
-A feed that changed is usually the last one plus an entry or two. ``entry_hashes``
+A feed that changed is usually the last one plus an entry or two. ``entry_chunks``
 cuts the document's text into its entries (``<item>…</item>``, ``<entry>…</entry>``)
 and hashes each, under a hash of what else decides how an entry reads: the base URL,
 the root element and the namespace declarations. An entry whose hash was in the last
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 
 _START = re.compile(r"<(item|entry)(?:\s[^<>]*?)?(/?)>")
@@ -41,14 +41,6 @@ Unchanged = dict[str, tuple[datetime | None, bool]]
 
 
 Span = tuple[int, int, int, int]  # an entry's start, end of its start tag, its end tag, end
-
-
-def entry_hashes(
-    text: str, base: str, root: str, decls: Sequence[tuple[str, str]]
-) -> tuple[str, list[str]] | None:
-    """(context hash, a hash per entry in document order), or None when unsure."""
-    found = entry_chunks(text, decls)
-    return None if found is None else (context_hash(base, root, decls), found[0])
 
 
 def context_hash(base: str, root: str, decls: Sequence[tuple[str, str]]) -> str:
@@ -98,12 +90,9 @@ def entry_chunks(
     return hashes, spans
 
 
-def stored_hashes(stored: str | None) -> set[str]:
-    """The entry hashes in ``sources.entry_hashes``, whatever their context."""
-    return {entry.partition(":")[0] for entry in (stored or "").split()[1:]}
-
-
-def without_children(text: str, hashes: Sequence[str], spans: Sequence[Span], cut: set[str]) -> str:
+def without_children(
+    text: str, hashes: Sequence[str], spans: Sequence[Span], cut: Container[str]
+) -> str:
     """``text`` with the content of each entry whose hash is in ``cut`` left out.
 
     The start and end tags stay, so the entries keep their places, names, attributes
@@ -126,13 +115,11 @@ def without_children(text: str, hashes: Sequence[str], spans: Sequence[Span], cu
     return "".join(pieces)
 
 
-def unchanged_entries(stored: str | None, context_hash: str) -> Unchanged:
-    """The last poll's entries, if they were read in the same context."""
+def read_stored(stored: str | None) -> tuple[str, Unchanged]:
+    """(context hash, entries) of the last poll; they count only in the same context."""
     if not stored:
-        return {}
+        return "", {}
     head, _, rest = stored.partition(" ")
-    if head != context_hash:
-        return {}
     out: Unchanged = {}
     try:
         for entry in rest.split():
@@ -140,8 +127,8 @@ def unchanged_entries(stored: str | None, context_hash: str) -> Unchanged:
             date = datetime.fromtimestamp(int(stamp), UTC) if stamp else None
             out[digest] = (date, titled == "t")
     except (ValueError, OverflowError, OSError):  # not what ``serialise`` writes: read it all
-        return {}
-    return out
+        return head, {}
+    return head, out
 
 
 def serialise(

@@ -15,7 +15,7 @@ import pytest
 
 from monitor import fastfeed
 from monitor.fastfeed import parse_fast
-from monitor.fastfeed_chunks import entry_chunks, entry_hashes, without_children
+from monitor.fastfeed_chunks import entry_chunks, without_children
 from monitor.feeds import parse_feed
 from monitor.models import ParsedFeed
 from tests.feedgen import Entry, atom, hours_ago, rss
@@ -98,7 +98,7 @@ def test_text_that_could_mislead_the_search_turns_skipping_off() -> None:
         doc = body.replace(b"<channel>", b"<channel><description>" + sneaky + b"</description>")
         if b"CDATA" not in sneaky:
             doc = body.replace(b"<channel>", b"<channel>" + sneaky)
-        assert entry_hashes(doc.decode(), URL, "rss", []) is None
+        assert entry_chunks(doc.decode(), []) is None
         parsed = parse_fast(doc, URL)
         assert parsed is not None and parsed.entry_hashes is None
 
@@ -165,14 +165,14 @@ def test_markup_the_search_could_misalign_on_is_not_hashed() -> None:
         parsed = parse_fast(doc, URL)
         if parsed is not None:  # (or feedparser reads it: no hashes either way)
             assert parsed.entry_hashes is None
-    assert entry_hashes(rss_items(capital, plain).decode(), URL, "rss", []) is None
+    assert entry_chunks(rss_items(capital, plain).decode(), []) is None
 
 
 def test_self_closing_entries_with_attributes_are_cut_right() -> None:
     for empty in ("<item />", '<item a="1"/>', "<item/>"):
         text = rss_items(empty, "<item><guid>https://x.org/b</guid></item>").decode()
-        found = entry_hashes(text, URL, "rss", [])
-        assert found is not None and len(found[1]) == 2, empty
+        found = entry_chunks(text, [])
+        assert found is not None and len(found[0]) == 2, empty
 
 
 def test_a_prefix_bound_to_two_namespaces_is_not_hashed() -> None:
@@ -180,8 +180,8 @@ def test_a_prefix_bound_to_two_namespaces_is_not_hashed() -> None:
         ("a", "http://purl.org/dc/elements/1.1/"),
         ("a", "http://purl.org/rss/1.0/modules/content/"),
     ]
-    assert entry_hashes(rss_items().decode(), URL, "rss", decls) is None
-    assert entry_hashes(rss_items().decode(), URL, "rss", decls[:1]) is not None
+    assert entry_chunks(rss_items().decode(), decls) is None
+    assert entry_chunks(rss_items().decode(), decls[:1]) is not None
 
 
 def test_a_key_listed_twice_keeps_every_entry_readable() -> None:
