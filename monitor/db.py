@@ -122,6 +122,11 @@ class Database:
             finally:
                 self._batch = None
 
+    def _batching(self) -> bool:
+        """Whether this thread is inside ``batch`` (its writes join that transaction)."""
+        batch = self._batch
+        return batch is not None and batch[0] == threading.get_ident()
+
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """A write transaction (or a read that must see the latest commit and then write)."""

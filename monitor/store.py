@@ -211,10 +211,10 @@ class Store(ItemQueries, DigestQueries, Database):
 
         Returns (items stored, alerts stored). Story identity: see ``store_items``.
         """
+        since = now - story_window
+        ahead = self.looked_ahead(name, new_items, since, similarity)
         with self._tx() as conn:
-            stored, alerted = self._store_new(
-                conn, name, new_items, now, now - story_window, similarity
-            )
+            stored, alerted = self._store_new(conn, name, new_items, now, since, similarity, ahead)
             self._refresh_raw_hashes(conn, raw_refresh or {})
             for changed in changed_items:
                 alerted += self._store_change(conn, changed, now)

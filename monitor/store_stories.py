@@ -1,34 +1,47 @@
-"""Story identity inside a poll's write transaction: stored copies and near duplicates.
+"""Story identity of a poll's new items: stored copies and near duplicates.
 
 ``Known`` finds stored items with a new item's canonical URL or content fingerprint
-(from any source); ``closest_stories`` finds, for each new item, the story of the
-most similar recent item of another source: candidates come from the ``story_keys``
+(from any source); ``look_up`` also ranks, for each new item, the recent items of
+other sources that may tell the same story: candidates come from the ``story_keys``
 index (counted in SQL, stock-phrase keys left out), then their sketches are compared
-(``stories.similarity``). Both run in the caller's transaction, so they see every
-poll stored before this one.
+(``stories.similarity``), and ``Lookup.stories`` picks the most similar.
+
+The lookup may run before the poll's write transaction, in a read snapshot, so that
+the writer lock (which every process's writes queue on) is held for less time:
+``catch_up`` then adds, inside the write transaction, what was stored after the
+snapshot. On SQLite item ids grow in commit order (one writer at a time), so that is
+every item above the highest id the snapshot saw; they are few, and compared in
+Python. Without a snapshot, ``look_up`` runs inside the write transaction and sees
+every poll stored before this one, as the snapshot and its catch-up do together.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select
 
+from monitor.db import short_hash
 from monitor.models import NewItem
-from monitor.stories import Sketch, similarity
+from monitor.stories import Sketch, index_keys, similarity
 from monitor.tables import items
 
-# Candidates verified per new item: those sharing the most index keys with it, and at
-# least MIN_SHARED_KEYS of them. Two texts at Jaccard similarity J share about
-# 16·2J/(1+J) of their 16 smallest hashes (9 at J = 0.4, the threshold); unrelated
-# texts that share a common phrase or two share one or two.
+# Candidates verified per new item: those sharing the most index keys with it (the
+# oldest first among equals), and at least MIN_SHARED_KEYS of them. Two texts at
+# Jaccard similarity J share about 16·2J/(1+J) of their 16 smallest hashes (9 at
+# J = 0.4, the threshold); unrelated texts that share a common phrase or two share
+# one or two.
 MAX_CANDIDATES = 20
 MIN_SHARED_KEYS = 3
 # A key held by more items of the window than this is a stock phrase ("said in a
 # statement on"), not a sign of the same story: it is not used to find candidates.
 COMMON_KEY = 50
+# A catch-up reads at most this many items stored since its snapshot; past that, the
+# whole lookup runs again inside the write transaction.
+MAX_CATCH_UP = 1000
 
 
 # Built once: SQLAlchemy caches their compiled form (an "expanding" IN parameter).
@@ -45,6 +58,24 @@ _SKETCHES = select(items.c.id, items.c.story_id, items.c.sketch).where(
     items.c.source != bindparam("source"),
     items.c.first_seen_at >= bindparam("since"),
     items.c.sketch.is_not(None),
+)
+_NEWEST = select(items.c.id, items.c.key_hash).order_by(items.c.id.desc()).limit(1)
+_STORED_SINCE = (
+    select(
+        items.c.id,
+        items.c.story_id,
+        items.c.url_hash,
+        items.c.fingerprint,
+        items.c.sketch,
+        (items.c.source != bindparam("source")).label("other_source"),
+        (items.c.first_seen_at >= bindparam("since")).label("recent"),
+    )
+    .where(items.c.id > bindparam("upto"))
+    .order_by(items.c.id)
+    .limit(bindparam("limit"))
+)
+_STILL_THERE = select(items.c.id, items.c.key_hash).where(
+    items.c.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -118,7 +149,7 @@ def _shared_keys(
         "SELECT shared.n, shared.item_id, shared.shared FROM shared "
         f"JOIN items ON items.id = shared.item_id WHERE items.source <> {mark} "
         "UNION ALL SELECT -1, key, 0 FROM common "  # n = -1: a common key, not an item
-        "ORDER BY 1, 3 DESC"
+        "ORDER BY 1, 3 DESC, 2"
     )
     flat = (*(value for pair in pairs for value in pair), source)
     out = []
@@ -130,27 +161,74 @@ def _shared_keys(
     return out
 
 
-def closest_stories(
+@dataclass(slots=True)
+class Candidate:
+    """A stored item that may tell the same story as a new item."""
+
+    shared: int  # index keys shared with the new item
+    item_id: int
+    story: int | None  # None: not comparable (no sketch any more, or out of the window)
+    score: float  # estimated similarity; 0.0 or any value below the threshold: too far
+
+
+@dataclass(slots=True)
+class Lookup:
+    """What a poll's new items are among the items stored up to item ``upto``."""
+
+    upto: int  # the highest item id seen (0: none)
+    upto_key: str | None  # that item's key hash: it must still be there at the catch-up
+    threshold: float
+    known: Known
+    ranked: list[list[Candidate]]  # per new item, most shared keys first
+
+    def stories(self) -> list[int | None]:
+        """For each new item, the story of the most similar candidate, if close enough."""
+        out: list[int | None] = []
+        for candidates in self.ranked:
+            best, best_score = None, self.threshold
+            for candidate in candidates:
+                if candidate.story is not None and candidate.score >= best_score:
+                    best, best_score = candidate.story, candidate.score
+            out.append(best)
+        return out
+
+    def relied_on(self) -> set[int]:
+        """The stored items this lookup's answers come from (they must still exist)."""
+        ids = {item_id for item_id, _story in self.known.by_url.values()}
+        ids.update(item_id for item_id, _story in self.known.by_content.values())
+        ids.update(
+            c.item_id
+            for candidates in self.ranked
+            for c in candidates
+            if c.story is not None and c.score >= self.threshold
+        )
+        return ids
+
+
+def look_up(
     conn: Connection,
     source: str,
     news: Sequence[NewItem],
     since: datetime,
     threshold: float,
     common: set[int],
-) -> list[int | None]:
-    """For each new item, the story of the most similar recent item of another source.
+) -> Lookup:
+    """Stored copies and story candidates of each new item, as of ``conn``'s snapshot.
 
     ``common``: stock-phrase keys known so far (see ``_shared_keys``), updated here.
     """
-    shortlist: list[list[int]] = [[] for _ in news]
+    newest = conn.execute(_NEWEST).first()
+    url_hashes = [url_hash_of(new) for new in news]
+    known = Known.load(conn, url_hashes, [n.fingerprint for n in news])
+    shortlist: list[list[tuple[int, int]]] = [[] for _ in news]
     pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
              for key in set(new.story_keys) if key not in common]  # fmt: skip
     for start in range(0, len(pairs), 2000):  # two parameters a pair; SQLite allows 32,766
         batch = pairs[start : start + 2000]
-        for n, item_id, _shared in _shared_keys(conn, batch, source, common):
+        for n, item_id, shared in _shared_keys(conn, batch, source, common):
             if len(shortlist[n]) < MAX_CANDIDATES:
-                shortlist[n].append(item_id)
-    ids = sorted({i for listed in shortlist for i in listed})
+                shortlist[n].append((shared, item_id))
+    ids = sorted({item_id for listed in shortlist for _shared, item_id in listed})
     sketches: dict[int, tuple[int, bytes]] = {}
     for start in range(0, len(ids), 500):
         found = conn.execute(
@@ -158,16 +236,84 @@ def closest_stories(
         )
         for item_id, story_id, blob in found:
             sketches[item_id] = (story_id or item_id, blob)
-    out: list[int | None] = []
-    for new, candidates in zip(news, shortlist, strict=True):
-        best, best_score = None, threshold
-        if new.sketch is not None:
-            mine = Sketch.from_bytes(new.sketch)
-            for item_id in candidates:
-                if item_id in sketches:
-                    story, blob = sketches[item_id]
-                    score = similarity(mine, Sketch.from_bytes(blob), best_score)
-                    if score >= best_score:
-                        best, best_score = story, score
-        out.append(best)
-    return out
+    ranked: list[list[Candidate]] = []
+    for new, listed in zip(news, shortlist, strict=True):
+        mine = Sketch.from_bytes(new.sketch) if new.sketch is not None else None
+        candidates = []
+        for shared, item_id in listed:
+            story, score = None, 0.0
+            if mine is not None and item_id in sketches:
+                story, blob = sketches[item_id]
+                score = similarity(mine, Sketch.from_bytes(blob), threshold)
+            candidates.append(Candidate(shared, item_id, story, score))
+        ranked.append(candidates)
+    upto, upto_key = (int(newest[0]), newest[1]) if newest is not None else (0, None)
+    return Lookup(upto, upto_key, threshold, known, ranked)
+
+
+def catch_up(
+    conn: Connection,
+    lookup: Lookup,
+    source: str,
+    news: Sequence[NewItem],
+    since: datetime,
+    common: set[int],
+) -> Lookup | None:
+    """``lookup`` (from an earlier snapshot) with the items stored since, or None.
+
+    Runs in the write transaction. None when the snapshot cannot be brought up to
+    date cheaply or safely: too many items were stored since, or an item it relies on
+    is gone (a prune ran); then the caller looks up everything again.
+    The items stored since are compared in Python: their index keys are the first
+    ``INDEX_KEYS`` hashes of their sketch, as ``save_poll`` stored them.
+    """
+    rows = conn.execute(
+        _STORED_SINCE,
+        {"upto": lookup.upto, "source": source, "since": since, "limit": MAX_CATCH_UP + 1},
+    ).all()
+    if len(rows) > MAX_CATCH_UP:
+        return None
+    relied_on = lookup.relied_on() | ({lookup.upto} if lookup.upto else set())
+    if relied_on:
+        there = dict(conn.execute(_STILL_THERE, {"ids": sorted(relied_on)}).all())
+        if len(there) < len(relied_on):
+            return None
+        if lookup.upto and there[lookup.upto] != lookup.upto_key:  # another item, same id
+            return None
+    known = lookup.known
+    holders: defaultdict[int, list[int]] = defaultdict(list)  # index key -> rows
+    sketches: list[Sketch | None] = []
+    for at, (item_id, story_id, url_hash, fingerprint, blob, other, _recent) in enumerate(rows):
+        known.add(url_hash, fingerprint, item_id, story_id or item_id)
+        stored = Sketch.from_bytes(blob) if blob is not None else None
+        sketches.append(stored if other else None)
+        if stored is not None and other:
+            for key in index_keys(stored):
+                holders[key].append(at)
+    for new, candidates in zip(news, lookup.ranked, strict=True):
+        if new.sketch is None or not holders:
+            continue
+        counts: defaultdict[int, int] = defaultdict(int)
+        for key in set(new.story_keys) - common:
+            for at in holders.get(key, ()):
+                counts[at] += 1
+        mine = Sketch.from_bytes(new.sketch)
+        for at, shared in counts.items():
+            if shared < MIN_SHARED_KEYS:
+                continue
+            item_id, story_id, _url, _fp, _blob, _other, recent = rows[at]
+            theirs = sketches[at]
+            if recent and theirs is not None:
+                score = similarity(mine, theirs, lookup.threshold)
+                candidates.append(Candidate(shared, item_id, story_id or item_id, score))
+            else:
+                candidates.append(Candidate(shared, item_id, None, 0.0))
+        candidates.sort(key=lambda c: (-c.shared, c.item_id))
+        del candidates[MAX_CANDIDATES:]
+    return lookup
+
+
+def url_hash_of(new: NewItem) -> str | None:
+    """The hash a new item's canonical URL is stored and found under."""
+    url = new.item.canonical_url
+    return short_hash(url) if url else None
