@@ -4,7 +4,8 @@ Stage: fetch (HTTP client set-up). Must not: change what is sent or received.
 
 httpcore's pool asks every idle connection "has the server closed you?" each time a
 request joins or leaves the pool: a ``poll()`` on the socket, reached through anyio's
-socket attributes (which call ``getpeername`` every time). With ``http.concurrency``
+socket attributes (which build a table of them, calling ``getpeername``, every time;
+``_Stream`` looks the socket up once and polls it directly). With ``http.concurrency``
 connections and hundreds of requests per pass that is the largest CPU cost of a pass
 whose feeds answer 304 (measured in ``bench/profile_once.py``; see
 ``docs/benchmarks.md``). ``pooled_transport`` keeps httpx's own transport and wraps
@@ -35,6 +36,8 @@ they are not there (another version) the stock transport is returned.
 from __future__ import annotations
 
 import functools
+import select
+import socket
 import ssl
 import time
 from collections.abc import Iterable
@@ -155,6 +158,7 @@ class _Stream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._open_at = float("-inf")  # when the socket was last found not readable
+        self._socket: socket.socket | None = None  # looked up once: see ``_readable``
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._open_at = float("-inf")  # bytes moved: the next check asks the socket
@@ -183,7 +187,33 @@ class _Stream(httpcore.AsyncNetworkStream):
         now = time.monotonic()
         if now - self._open_at < RECHECK:
             return False
-        readable = self._inner.get_extra_info(info)
+        readable = self._readable()
         if not readable:
             self._open_at = now
         return readable
+
+    def _readable(self) -> bool:
+        """Whether the server sent something (a close) while the connection was idle.
+
+        httpcore's anyio stream answers ``is_readable`` by looking its socket up
+        through anyio's typed attributes, which build a table of every socket
+        attribute on each call: most of the cost of a check. The socket is looked up
+        once here and polled directly, as httpcore does (no socket: closed).
+        """
+        if self._socket is None:
+            self._socket = self._inner.get_extra_info("socket")
+            if self._socket is None:  # a stream without one: ask it every time
+                return bool(self._inner.get_extra_info("is_readable"))
+        return _has_input(self._socket)
+
+
+def _has_input(sock: socket.socket) -> bool:
+    """Whether reading ``sock`` would not block: data, an end of stream, or no socket."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))

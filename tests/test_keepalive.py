@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from typing import Any
 
@@ -34,7 +35,24 @@ class Inner(httpcore.AsyncNetworkStream):
         if info == "is_readable":
             self.asked += 1
             return self.readable
+        if info == "socket":
+            return None  # (a stream without a socket: asked "is_readable" every time)
         return f"inner {info}"
+
+
+class OverSocket(Inner):
+    """A stream over a real socket, counting how often the socket is looked up."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.lookups = 0
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "socket":
+            self.lookups += 1
+            return self.sock
+        return super().get_extra_info(info)
 
 
 async def test_an_open_idle_connection_is_asked_once_per_window() -> None:
@@ -51,6 +69,27 @@ async def test_an_open_idle_connection_is_asked_once_per_window() -> None:
     assert stream.get_extra_info("is_readable") is True
     assert stream.get_extra_info("is_readable") is True  # a closed socket is never cached
     assert inner.asked == 4
+
+
+async def test_the_socket_is_looked_up_once_and_polled_directly() -> None:
+    """A real socket pair: an idle socket is not readable; once the peer closes it (or
+    sends anything) it is, and a closed socket counts as readable (expired)."""
+    ours, theirs = socket.socketpair()
+    try:
+        inner = OverSocket(ours)
+        stream = _Stream(inner)
+        assert stream.get_extra_info("is_readable") is False
+        await stream.read(10)  # traffic: the next check polls the socket again
+        assert stream.get_extra_info("is_readable") is False
+        theirs.close()
+        await stream.write(b"x")
+        assert stream.get_extra_info("is_readable") is True  # the end of stream is waiting
+        assert inner.lookups == 1 and inner.asked == 0  # looked up once, never through anyio
+    finally:
+        ours.close()
+        theirs.close()
+    fresh = _Stream(OverSocket(ours))  # closed: no file descriptor any more
+    assert fresh.get_extra_info("is_readable") is True
 
 
 def test_the_installed_httpx_gets_the_cached_check() -> None:
