@@ -159,6 +159,7 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._inner = inner
         self._open_at = float("-inf")  # when the socket was last found not readable
         self._socket: socket.socket | None = None  # looked up once: see ``_readable``
+        self._looked_up = False
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._open_at = float("-inf")  # bytes moved: the next check asks the socket
@@ -200,10 +201,10 @@ class _Stream(httpcore.AsyncNetworkStream):
         attribute on each call: most of the cost of a check. The socket is looked up
         once here and polled directly, as httpcore does (no socket: closed).
         """
-        if self._socket is None:
-            self._socket = self._inner.get_extra_info("socket")
-            if self._socket is None:  # a stream without one: ask it every time
-                return bool(self._inner.get_extra_info("is_readable"))
+        if not self._looked_up:
+            self._socket, self._looked_up = self._inner.get_extra_info("socket"), True
+        if self._socket is None:  # a stream without one: it answers itself
+            return bool(self._inner.get_extra_info("is_readable"))
         return _has_input(self._socket)
 
 

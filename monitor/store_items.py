@@ -160,7 +160,7 @@ class ItemQueries(Database):
 
         SQLite only: there item ids grow in commit order, so the write transaction
         can catch up with what was stored since (``store_stories.catch_up``); the
-        writer lock, which every process's writes queue on, is held ~5 ms less a poll.
+        writer lock, which every process's writes queue on, is held ~4 ms less a poll.
         """
         if not news or self.engine.dialect.name != "sqlite" or self._batching():
             return None  # (in a batch, this thread holds the writer lock already)
