@@ -21,7 +21,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from monitor.db import Database, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
-from monitor.store_stories import Lookup, catch_up, look_up, url_hash_of
+from monitor.store_stories import Lookup, catch_up, look_up
 from monitor.tables import alerts, deliveries, digests, items, story_keys
 
 FEW_ITEMS = 4  # up to this many new items are inserted one statement each
@@ -106,12 +106,11 @@ class ItemQueries(Database):
         ``ahead``: the lookup made in a read snapshot before this transaction
         (``looked_ahead``); only what was stored since is looked up here.
         """
-        url_hashes = [url_hash_of(new) for new in news]
         common = self._common_keys
         found = catch_up(conn, ahead, source, news, cluster_since, common) if ahead else None
         if found is None:
             found = look_up(conn, source, news, cluster_since, threshold, common)
-        known, stories = found.known, found.stories()
+        known, stories, url_hashes = found.known, found.stories(), found.url_hashes
         # Two rounds of one executemany each: first the items that are no copy of an
         # earlier item of this poll, then those copies, which need their originals' ids.
         batch: list[_Row] = []

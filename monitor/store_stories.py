@@ -178,6 +178,7 @@ class Lookup:
     upto: int  # the highest item id seen (0: none)
     upto_key: str | None  # that item's key hash: it must still be there at the catch-up
     threshold: float
+    url_hashes: list[str | None]  # per new item: its canonical URL's hash
     known: Known
     ranked: list[list[Candidate]]  # per new item, most shared keys first
 
@@ -218,7 +219,7 @@ def look_up(
     ``common``: stock-phrase keys known so far (see ``_shared_keys``), updated here.
     """
     newest = conn.execute(_NEWEST).first()
-    url_hashes = [url_hash_of(new) for new in news]
+    url_hashes = [_url_hash(new) for new in news]
     known = Known.load(conn, url_hashes, [n.fingerprint for n in news])
     shortlist: list[list[tuple[int, int]]] = [[] for _ in news]
     pairs = [(n, key) for n, new in enumerate(news) if new.sketch is not None
@@ -248,7 +249,7 @@ def look_up(
             candidates.append(Candidate(shared, item_id, story, score))
         ranked.append(candidates)
     upto, upto_key = (int(newest[0]), newest[1]) if newest is not None else (0, None)
-    return Lookup(upto, upto_key, threshold, known, ranked)
+    return Lookup(upto, upto_key, threshold, url_hashes, known, ranked)
 
 
 def catch_up(
@@ -313,7 +314,7 @@ def catch_up(
     return lookup
 
 
-def url_hash_of(new: NewItem) -> str | None:
+def _url_hash(new: NewItem) -> str | None:
     """The hash a new item's canonical URL is stored and found under."""
     url = new.item.canonical_url
     return short_hash(url) if url else None

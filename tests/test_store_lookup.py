@@ -106,8 +106,8 @@ def test_a_lookup_ahead_caught_up_equals_one_made_in_the_write(store: Store, see
         assert later is not None
         assert later.ranked == now_seen.ranked
         assert later.stories() == now_seen.stories()
-        for new in news:
-            url_hash = store_stories.url_hash_of(new)
+        assert later.url_hashes == now_seen.url_hashes
+        for new, url_hash in zip(news, later.url_hashes, strict=True):
             found = later.known.find(url_hash, new.fingerprint)
             assert found == now_seen.known.find(url_hash, new.fingerprint)
             joined += found is not None
