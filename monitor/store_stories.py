@@ -60,9 +60,10 @@ _SKETCHES = select(items.c.id, items.c.story_id, items.c.sketch).where(
     items.c.sketch.is_not(None),
 )
 _NEWEST = select(items.c.id, items.c.key_hash).order_by(items.c.id.desc()).limit(1)
-_STORED_SINCE = (
+_STORED_SINCE = (  # from the snapshot's newest item on: it must still be the first row
     select(
         items.c.id,
+        items.c.key_hash,
         items.c.story_id,
         items.c.url_hash,
         items.c.fingerprint,
@@ -70,13 +71,11 @@ _STORED_SINCE = (
         (items.c.source != bindparam("source")).label("other_source"),
         (items.c.first_seen_at >= bindparam("since")).label("recent"),
     )
-    .where(items.c.id > bindparam("upto"))
+    .where(items.c.id >= bindparam("upto"))
     .order_by(items.c.id)
     .limit(bindparam("limit"))
 )
-_STILL_THERE = select(items.c.id, items.c.key_hash).where(
-    items.c.id.in_(bindparam("ids", expanding=True))
-)
+_STILL_THERE = select(items.c.id).where(items.c.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(slots=True)
@@ -263,28 +262,32 @@ def catch_up(
     """``lookup`` (from an earlier snapshot) with the items stored since, or None.
 
     Runs in the write transaction. None when the snapshot cannot be brought up to
-    date cheaply or safely: too many items were stored since, or an item it relies on
-    is gone (a prune ran); then the caller looks up everything again.
+    date cheaply or safely: too many items were stored since, an item it relies on is
+    gone (a prune ran), or its newest item is (then an item stored since may have
+    taken its id); the caller then looks up everything again.
     The items stored since are compared in Python: their index keys are the first
     ``INDEX_KEYS`` hashes of their sketch, as ``save_poll`` stored them.
     """
     rows = conn.execute(
         _STORED_SINCE,
-        {"upto": lookup.upto, "source": source, "since": since, "limit": MAX_CATCH_UP + 1},
+        {"upto": lookup.upto, "source": source, "since": since, "limit": MAX_CATCH_UP + 2},
     ).all()
+    if lookup.upto:  # the snapshot's newest item, unchanged (not deleted, its id not reused)
+        if not rows or tuple(rows[0][:2]) != (lookup.upto, lookup.upto_key):
+            return None
+        rows = rows[1:]
     if len(rows) > MAX_CATCH_UP:
         return None
-    relied_on = lookup.relied_on() | ({lookup.upto} if lookup.upto else set())
+    relied_on = lookup.relied_on()
     if relied_on:
-        there = dict(conn.execute(_STILL_THERE, {"ids": sorted(relied_on)}).all())
+        there = conn.execute(_STILL_THERE, {"ids": sorted(relied_on)}).all()
         if len(there) < len(relied_on):
-            return None
-        if lookup.upto and there[lookup.upto] != lookup.upto_key:  # another item, same id
             return None
     known = lookup.known
     holders: defaultdict[int, list[int]] = defaultdict(list)  # index key -> rows
     sketches: list[Sketch | None] = []
-    for at, (item_id, story_id, url_hash, fingerprint, blob, other, _recent) in enumerate(rows):
+    for at, row in enumerate(rows):
+        item_id, _key, story_id, url_hash, fingerprint, blob, other, _recent = row
         known.add(url_hash, fingerprint, item_id, story_id or item_id)
         stored = Sketch.from_bytes(blob) if blob is not None else None
         sketches.append(stored if other else None)
@@ -302,7 +305,7 @@ def catch_up(
         for at, shared in counts.items():
             if shared < MIN_SHARED_KEYS:
                 continue
-            item_id, story_id, _url, _fp, _blob, _other, recent = rows[at]
+            item_id, _key, story_id, _url, _fp, _blob, _other, recent = rows[at]
             theirs = sketches[at]
             if recent and theirs is not None:
                 score = similarity(mine, theirs, lookup.threshold)
