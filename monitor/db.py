@@ -122,17 +122,17 @@ class Database:
             finally:
                 self._batch = None
 
-    def _batching(self) -> bool:
-        """Whether this thread is inside ``batch`` (its writes join that transaction)."""
+    def _batch_connection(self) -> Connection | None:
+        """The transaction of ``batch`` when this thread is inside one (its writes join it)."""
         batch = self._batch
-        return batch is not None and batch[0] == threading.get_ident()
+        return batch[1] if batch is not None and batch[0] == threading.get_ident() else None
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
         """A write transaction (or a read that must see the latest commit and then write)."""
-        batch = self._batch
-        if batch is not None and batch[0] == threading.get_ident():
-            yield batch[1]  # inside ``batch``: its transaction
+        batched = self._batch_connection()
+        if batched is not None:
+            yield batched  # inside ``batch``: its transaction
             return
         if self._write_lock is None:
             with self._transaction(read_only=False) as conn:

@@ -161,7 +161,7 @@ class ItemQueries(Database):
         can catch up with what was stored since (``store_stories.catch_up``); the
         writer lock, which every process's writes queue on, is held ~4 ms less a poll.
         """
-        if not news or self.engine.dialect.name != "sqlite" or self._batching():
+        if not news or self.engine.dialect.name != "sqlite" or self._batch_connection() is not None:
             return None  # (in a batch, this thread holds the writer lock already)
         with self._read() as conn:
             return look_up(conn, source, news, cluster_since, threshold, self._common_keys)
