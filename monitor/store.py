@@ -185,7 +185,7 @@ class Store(ItemQueries, DigestQueries, Database):
             return _source_state(row)
 
     def source_states(self) -> dict[str, SourceState]:
-        with self._tx() as conn:
+        with self._read() as conn:
             return {r.name: _source_state(r) for r in conn.execute(select(sources))}
 
     def save_poll(

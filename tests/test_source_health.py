@@ -12,6 +12,8 @@ import pytest
 
 from monitor import config
 from monitor.fetch import Fetcher
+from monitor.models import PassSummary
+from monitor.passes import poll_sources
 from monitor.pipeline import Runtime, poll_source
 from monitor.store import Store
 from tests.feedgen import Entry, rss
@@ -112,6 +114,36 @@ async def test_due_grace_in_a_cron_pass(world: tuple[Runtime, Publisher, Clock])
     # but a pass 5 minutes later does not
     clock.now += 5 * M
     assert (await poll_source(rt, source)).status == "skipped"
+
+
+async def test_a_cron_pass_skips_sources_not_due_without_claiming_them(
+    world: tuple[Runtime, Publisher, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt, publisher, clock = world
+
+    async def cron_pass() -> list[str]:
+        summary = PassSummary()
+        await poll_sources(rt, all_sources=False, summary=summary)
+        return [p.status for p in summary.polls]
+
+    assert await cron_pass() == ["ok"]  # never polled: claimed and polled
+    claims: list[str] = []
+    claim = rt.store.claim_source
+    monkeypatch.setattr(
+        rt.store, "claim_source", lambda name, *a, **k: claims.append(name) or claim(name, *a, **k)
+    )
+    clock.now = START + 10 * M  # a 15-minute source, 90 s of margin: not due
+    assert await cron_pass() == ["skipped"]
+    assert claims == [] and publisher.requests == 1  # no claim, no request
+    clock.now = START + 15 * M - timedelta(seconds=1)  # within the margin: claimed, polled
+    assert await cron_pass() == ["not_modified"]
+    assert claims == ["desk"] and publisher.requests == 2
+    clock.now += 2 * M  # just polled: not due; an --all pass still claims and polls it
+    assert await cron_pass() == ["skipped"]
+    summary = PassSummary()
+    await poll_sources(rt, all_sources=True, summary=summary)
+    assert [p.status for p in summary.polls] == ["not_modified"]
+    assert claims == ["desk", "desk"]
 
 
 async def test_retry_after_and_publisher_hints_push_the_next_poll(
