@@ -18,6 +18,8 @@ Rows:
   cap, on httpx with the pool from ``monitor.keepalive``);
 * ``httpx, stock transport``: a bare ``httpx.AsyncClient`` with httpx's own pool;
 * ``httpx, monitor.keepalive pool``: the same client on ``pooled_transport``;
+* ``httpcore alone``: that transport's httpcore pool asked directly, without httpx's
+  request and response models, cookies, auth and redirect layers;
 * ``aiohttp``: a bare ``aiohttp.ClientSession``, only when aiohttp is installed (it is
   not a dependency; ``.venv/bin/pip install aiohttp`` to see it).  Its import time is
   printed too: a ``once`` process pays it on every run.
@@ -107,6 +109,21 @@ async def httpx_pooled(urls: list[str], etags: list[str], c: int, rounds: int) -
     return await _httpx(pooled_transport(limits), urls, etags, c, rounds)
 
 
+async def httpcore_pooled(urls: list[str], etags: list[str], c: int, rounds: int) -> float:
+    """httpcore alone, on the pool of ``monitor.keepalive``: what httpx adds, by difference."""
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    pool = pooled_transport(limits)._pool  # the httpcore pool under httpx's transport
+    async with pool:
+
+        async def get(url: str, etag: str) -> int:
+            headers = [(b"Host", b"127.0.0.1"), (b"If-None-Match", etag.encode())]
+            async with pool.stream("GET", url, headers=headers) as response:
+                await response.aread()
+                return int(response.status)
+
+        return await _rounds(get, urls, etags, c, rounds)
+
+
 async def aiohttp_bare(urls: list[str], etags: list[str], c: int, rounds: int) -> float:
     import aiohttp  # type: ignore[import-not-found, unused-ignore]
 
@@ -145,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         ("`Fetcher.fetch`", fetcher),
         ("httpx, stock transport", httpx_stock),
         ("httpx, `monitor.keepalive` pool", httpx_pooled),
+        ("httpcore alone, `monitor.keepalive` pool", httpcore_pooled),
     ]
     if importlib.util.find_spec("aiohttp") is not None:
         clients.append(("aiohttp (not a dependency)", aiohttp_bare))
