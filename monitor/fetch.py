@@ -119,7 +119,8 @@ class Fetcher:
         self._settings = settings
         self._monotonic = monotonic
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # built on the first request
+        self._entered = False
         self._global = asyncio.Semaphore(settings.concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.per_host)
@@ -127,18 +128,7 @@ class Fetcher:
         self._host_not_before: dict[str, float] = {}
 
     async def __aenter__(self) -> Fetcher:
-        limits = httpx.Limits(
-            max_connections=self._settings.concurrency,
-            max_keepalive_connections=self._settings.concurrency,
-        )
-        self._client = httpx.AsyncClient(
-            transport=self._transport or pooled_transport(limits),
-            follow_redirects=False,
-            timeout=httpx.Timeout(self._settings.timeout),
-            limits=limits,  # (for the proxy transports httpx makes from the environment)
-            headers={"User-Agent": self._settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-            trust_env=True,
-        )
+        self._entered = True
         return self
 
     async def __aexit__(
@@ -147,9 +137,36 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._entered = False
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def _opened(self) -> httpx.AsyncClient:
+        """The client, built on the first request.
+
+        A pass that fetches nothing (no source due) neither builds one nor closes one:
+        closing a client makes anyio load its asyncio backend, ~25 ms of start-up.
+        """
+        if not self._entered:
+            raise RuntimeError("Fetcher used outside 'async with'")
+        if self._client is None:
+            limits = httpx.Limits(
+                max_connections=self._settings.concurrency,
+                max_keepalive_connections=self._settings.concurrency,
+            )
+            self._client = httpx.AsyncClient(
+                transport=self._transport or pooled_transport(limits),
+                follow_redirects=False,
+                timeout=httpx.Timeout(self._settings.timeout),
+                limits=limits,  # (for the proxy transports httpx makes from the environment)
+                headers={
+                    "User-Agent": self._settings.user_agent,
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                },
+                trust_env=True,
+            )
+        return self._client
 
     def host_delay(self, url: str) -> float:
         """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
@@ -270,9 +287,7 @@ class Fetcher:
         trusted: bool,
         started: Callable[[], None],
     ) -> FetchResult:
-        client = self._client
-        if client is None:
-            raise RuntimeError("Fetcher used outside 'async with'")
+        client = self._opened()
         guard = not self._settings.allow_private_networks
         permanent = True  # every hop so far was a 301/308
         seen = {url}

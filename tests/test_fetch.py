@@ -155,3 +155,23 @@ async def test_a_cookie_check_that_sends_you_back_is_not_a_loop() -> None:
     result = await fetch_with(httpx.MockTransport(handler))
     assert result.status == 200  # type: ignore[attr-defined]
     assert [r.url.path for r in seen] == ["/feed", "/check", "/feed"]
+
+
+async def test_client_is_built_on_the_first_request_and_closed_on_exit() -> None:
+    class Transport(httpx.MockTransport):
+        closed = 0
+
+        async def aclose(self) -> None:
+            Transport.closed += 1
+
+    transport = Transport(lambda request: httpx.Response(304))
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    async with Fetcher(settings, transport=transport) as fetcher:
+        pass  # a pass with nothing due: no client built, none to close
+    assert fetcher._client is None and Transport.closed == 0
+    async with Fetcher(settings, transport=transport) as fetcher:
+        assert (await fetcher.fetch("https://x.org/feed")).not_modified
+        assert fetcher._client is not None
+    assert fetcher._client is None and Transport.closed == 1
+    with pytest.raises(RuntimeError, match="outside 'async with'"):
+        await fetcher.fetch("https://x.org/feed")
