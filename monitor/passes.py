@@ -124,13 +124,12 @@ def not_due(rt: Runtime, now: datetime) -> set[str]:
     pass that finds most sources not due skips them without touching the writer lock.
     A source not listed here is still claimed, and the claim checks again.
     """
-    states = rt.store.source_states()
+    next_polls = rt.store.next_polls()
     return {
         source.name
         for source in rt.settings.sources
-        if (state := states.get(source.name)) is not None
-        and state.next_poll_at is not None
-        and state.next_poll_at > now + due_margin(rt.settings.source_interval(source))
+        if (at := next_polls.get(source.name)) is not None
+        and at > now + due_margin(rt.settings.source_interval(source))
     }
 
 

@@ -188,6 +188,12 @@ class Store(ItemQueries, DigestQueries, Database):
         with self._read() as conn:
             return {r.name: _source_state(r) for r in conn.execute(select(sources))}
 
+    def next_polls(self) -> dict[str, datetime | None]:
+        """Each stored source's next poll time (None: as soon as possible)."""
+        with self._read() as conn:
+            rows = conn.execute(select(sources.c.name, sources.c.next_poll_at))
+            return {name: next_poll_at for name, next_poll_at in rows}
+
     def save_poll(
         self,
         name: str,

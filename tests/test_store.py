@@ -112,6 +112,16 @@ def test_claim_respects_next_poll_and_polled_before(store: Store) -> None:
     assert state is not None and state.etag == '"e"'
 
 
+def test_next_polls(store: Store) -> None:
+    assert store.next_polls() == {}
+    store.claim_source("s", "u", now=NOW, lease=LEASE, due_before=NOW)
+    store.claim_source("t", "v", now=NOW, lease=LEASE, due_before=NOW)
+    assert store.next_polls() == {"s": None, "t": None}  # never polled: due at once
+    store.save_poll("s", now=NOW, next_poll_at=NOW + timedelta(minutes=15), etag=None,
+                    last_modified=None, new_items=[])  # fmt: skip
+    assert store.next_polls() == {"s": NOW + timedelta(minutes=15), "t": None}
+
+
 def test_changed_url_forgets_validators(store: Store) -> None:
     store.claim_source("s", "https://a/", now=NOW, lease=LEASE, due_before=NOW)
     store.save_poll("s", now=NOW, next_poll_at=NOW, etag='"e"', last_modified="lm", new_items=[])
