@@ -20,7 +20,7 @@ from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
 from monitor.keepalive import pooled_transport
 from monitor.models import PassSummary, PollOutcome
-from monitor.pipeline import Runtime, due_margin, poll_source
+from monitor.pipeline import Runtime, due_by, poll_source
 from monitor.schedule import Immediate
 from monitor.store import Store
 from monitor.workers import ParseWorkers
@@ -128,8 +128,7 @@ def not_due(rt: Runtime, now: datetime) -> set[str]:
     return {
         source.name
         for source in rt.settings.sources
-        if (at := next_polls.get(source.name)) is not None
-        and at > now + due_margin(rt.settings.source_interval(source))
+        if (at := next_polls.get(source.name)) is not None and at > due_by(rt.settings, source, now)
     }
 
 

@@ -84,6 +84,11 @@ def due_margin(interval: timedelta) -> timedelta:
     return min(max(interval * 0.1, timedelta(seconds=5)), timedelta(minutes=2))
 
 
+def due_by(settings: Settings, source: SourceConfig, now: datetime) -> datetime:
+    """A source is due at ``now`` when its next poll is at or before this time."""
+    return now + due_margin(settings.source_interval(source))
+
+
 async def poll_source(
     rt: Runtime,
     source: SourceConfig,
@@ -112,7 +117,7 @@ async def _poll_source(
             source.url,
             now=now,
             lease=max(SOURCE_LEASE_MIN, timedelta(seconds=settings.http.timeout * 4)),
-            due_before=now + due_margin(settings.source_interval(source)) if only_due else None,
+            due_before=due_by(settings, source, now) if only_due else None,
             polled_before=polled_before,
         )
     )
