@@ -454,7 +454,8 @@ class NewsMonitor(Tool):
         ]  # fmt: skip
 
     def idle_command(self) -> list[str] | None:
-        return self.command()[:-1]  # without --all: right after a pass, no source is due
+        # without --all: right after a pass, no source is due
+        return [arg for arg in self.command() if arg != "--all"]
 
     def observe(self, log: Path) -> dict[str, Any]:
         text = log.with_suffix(".err").read_text(errors="replace")
