@@ -1,6 +1,6 @@
 """Fetch stage: polite, bounded HTTP GETs that survive a hostile web.
 
-``Fetcher`` owns the ``httpx.AsyncClient`` of a pass or of the daemon, so its limits
+``Fetcher`` owns the HTTP clients of a pass or of the daemon (``clients``), so its limits
 hold across every source: at most ``http.concurrency`` requests in flight overall
 and ``http.per_host`` per host. Each ``fetch`` has one deadline for everything
 (retries, redirects, headers and body, so a slow-trickle server cannot hold it);
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.request
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
@@ -31,8 +30,9 @@ import httpx
 if TYPE_CHECKING:
     from stamina.instrumentation import RetryDetails
 
+from monitor.clients import FetchClients
 from monitor.config import HttpSettings
-from monitor.decode import ACCEPT_ENCODING, decode_chunk, decoder_for, flush_chain
+from monitor.decode import decode_chunk, decoder_for, flush_chain
 from monitor.errors import (
     BodyTooLarge,
     FetchConnectError,
@@ -40,7 +40,6 @@ from monitor.errors import (
     FetchTimeout,
     HTTPStatusError,
 )
-from monitor.keepalive import pooled_transport
 from monitor.models import FetchResult
 from monitor.netguard import check_address, check_url
 
@@ -118,8 +117,7 @@ class Fetcher:
     ) -> None:
         self._settings = settings
         self._monotonic = monotonic
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None  # built on the first request
+        self._clients = FetchClients(settings, transport)
         self._entered = False
         self._global = asyncio.Semaphore(settings.concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -138,35 +136,12 @@ class Fetcher:
         tb: TracebackType | None,
     ) -> None:
         self._entered = False
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._clients.aclose()
 
-    def _opened(self) -> httpx.AsyncClient:
-        """The client, built on the first request.
-
-        A pass that fetches nothing (no source due) neither builds one nor closes one:
-        closing a client makes anyio load its asyncio backend, ~25 ms of start-up.
-        """
+    def _client_for(self, url: str) -> httpx.AsyncClient:
         if not self._entered:
             raise RuntimeError("Fetcher used outside 'async with'")
-        if self._client is None:
-            limits = httpx.Limits(
-                max_connections=self._settings.concurrency,
-                max_keepalive_connections=self._settings.concurrency,
-            )
-            self._client = httpx.AsyncClient(
-                transport=self._transport or pooled_transport(limits),
-                follow_redirects=False,
-                timeout=httpx.Timeout(self._settings.timeout),
-                limits=limits,  # (for the proxy transports httpx makes from the environment)
-                headers={
-                    "User-Agent": self._settings.user_agent,
-                    "Accept-Encoding": ACCEPT_ENCODING,
-                },
-                trust_env=True,
-            )
-        return self._client
+        return self._clients.for_url(url)
 
     def host_delay(self, url: str) -> float:
         """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
@@ -287,7 +262,6 @@ class Fetcher:
         trusted: bool,
         started: Callable[[], None],
     ) -> FetchResult:
-        client = self._opened()
         guard = not self._settings.allow_private_networks
         permanent = True  # every hop so far was a 301/308
         seen = {url}
@@ -301,10 +275,11 @@ class Fetcher:
                 started()
                 if checked:
                     await check_url(current)
+                client = self._client_for(current)
                 try:
                     async with client.stream("GET", current, headers=headers) as response:
-                        if checked:
-                            _check_peer(host, response)
+                        if checked and not self._clients.proxied(current):
+                            _check_peer(host, response)  # (through a proxy: the proxy's address)
                         location = response.headers.get("location")
                         if response.is_redirect and location:
                             target = urljoin(current, location)
@@ -415,17 +390,8 @@ def _check_peer(host: str, response: httpx.Response) -> None:
     """The address actually connected to must be public too (DNS can change)."""
     stream = response.extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None
-    if peer and not _proxied(str(response.url)):
+    if peer:
         check_address(host, str(peer[0]))
-
-
-def _proxied(url: str) -> bool:
-    """Whether the environment sends this URL through a proxy (then the peer is the proxy)."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if parts.scheme not in proxies and "all" not in proxies:
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def same_origin(a: str, b: str) -> bool:

@@ -15,6 +15,7 @@ from functools import partial
 
 import httpx
 
+from monitor.clients import environment_proxies
 from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
@@ -190,9 +191,15 @@ def prune(settings: Settings, store: Store, now: datetime) -> None:
 
 
 def delivery_client(settings: Settings) -> httpx.AsyncClient:
-    """The HTTP client channels use: no redirects (a 3xx is not a delivery)."""
+    """The HTTP client channels use: no redirects (a 3xx is not a delivery).
+
+    When the environment names a proxy, httpx's own transports route through it
+    (httpx reads the proxy variables only for a client it builds the transport of).
+    """
+    proxied = bool(environment_proxies())
     return httpx.AsyncClient(
-        transport=pooled_transport(DELIVERY_LIMITS),
+        transport=None if proxied else pooled_transport(DELIVERY_LIMITS),
+        limits=DELIVERY_LIMITS,
         timeout=httpx.Timeout(30.0),
         follow_redirects=False,
         headers={"User-Agent": settings.http.user_agent},

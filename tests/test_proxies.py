@@ -1,0 +1,100 @@
+"""Proxies from the environment: which URLs go through one, for fetches and deliveries."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.clients import proxy_for
+from monitor.config import HttpSettings, Settings
+from monitor.errors import FetchError
+from monitor.fetch import Fetcher
+from monitor.passes import delivery_client
+from tests.servers import HTTPFixture, Route
+
+
+@pytest.mark.parametrize(
+    ("url", "proxies", "expected"),
+    [
+        ("http://a.example/feed", {}, None),
+        ("http://a.example/feed", {"http": "http://p:3128"}, "http://p:3128"),
+        ("https://a.example/feed", {"http": "http://p:3128"}, None),  # no HTTPS_PROXY
+        ("https://a.example/feed", {"all": "http://p:3128"}, "http://p:3128"),
+        ("https://a.example/feed", {"https": "p:3128"}, "http://p:3128"),  # scheme-less
+        ("http://a.example/feed", {"http": "http://p", "no": "a.example"}, None),
+        ("http://news.a.example/", {"http": "http://p", "no": "a.example"}, None),  # suffix
+        ("http://a.example.org/", {"http": "http://p", "no": "a.example"}, "http://p"),
+        ("http://a.example:8080/", {"http": "http://p", "no": "a.example:8080"}, None),
+        ("http://a.example:8081/", {"http": "http://p", "no": "a.example:8080"}, "http://p"),
+        ("http://u:pw@a.example/", {"http": "http://p", "no": "a.example"}, None),
+        ("http://A.Example/", {"http": "http://p", "no": "a.example"}, None),
+        ("http://anything/", {"http": "http://p", "no": "*"}, None),
+    ],
+)
+def test_proxy_for(url: str, proxies: dict[str, str], expected: str | None) -> None:
+    assert proxy_for(url, proxies) == expected
+
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def _use_proxy(monkeypatch: pytest.MonkeyPatch, proxy: str, no_proxy: str | None = None) -> None:
+    for name in PROXY_VARIABLES:  # whatever the machine has set, in either case
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    if no_proxy is not None:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+async def test_the_proxy_from_the_environment_is_used(
+    web: HTTPFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HTTP_PROXY`` sends the GET to the proxy, in absolute form; the name is never
+    resolved here (``.test`` names resolve nowhere), and the proxy's loopback address is
+    not mistaken for the feed's address by the private-network guard."""
+    proxy = web  # this server plays the proxy: it answers whatever it is asked
+    proxy.set_handler(lambda seen: (200, {"Content-Type": "application/rss+xml"}, b"<rss/>"))
+    _use_proxy(monkeypatch, proxy.base)
+    settings = HttpSettings(allow_private_networks=False, retries=0, timeout=5.0)
+    async with Fetcher(settings) as fetcher:
+        result = await fetcher.fetch("http://feeds.example.test/feed?x=1", etag='"v1"')
+    assert result.status == 200 and result.body == b"<rss/>"
+    [seen] = proxy.requests
+    assert seen.path == "http://feeds.example.test/feed?x=1"
+    assert seen.headers["host"] == "feeds.example.test"
+    assert seen.headers["if-none-match"] == '"v1"'
+    assert seen.headers["user-agent"].startswith("news-monitor/")
+
+
+async def test_no_proxy_hosts_are_fetched_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HTTPFixture() as proxy, HTTPFixture() as web:
+        web.routes["/feed"] = Route(b"<rss/>")
+        _use_proxy(monkeypatch, proxy.base, no_proxy="127.0.0.1")
+        settings = HttpSettings(allow_private_networks=True, retries=0, timeout=5.0)
+        async with Fetcher(settings) as fetcher:
+            result = await fetcher.fetch(web.url("/feed"))
+    assert result.body == b"<rss/>"
+    assert [r.path for r in web.requests] == ["/feed"] and proxy.requests == []
+
+
+async def test_an_unusable_proxy_fails_the_fetch_with_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _use_proxy(monkeypatch, "ftp://127.0.0.1:9")  # httpx speaks to HTTP(S) and SOCKS proxies
+    settings = HttpSettings(allow_private_networks=True, retries=0, timeout=5.0)
+    async with Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError, match=r"cannot use the proxy ftp://127\.0\.0\.1:9"):
+            await fetcher.fetch("http://feeds.example.test/feed")
+
+
+async def test_webhook_deliveries_go_through_the_proxy(
+    web: HTTPFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = web
+    _use_proxy(monkeypatch, proxy.base)
+    settings = Settings.model_validate({})
+    async with delivery_client(settings) as http:
+        response = await http.post("http://hooks.example.test/incoming", json={"text": "hi"})
+    assert response.status_code == 200
+    [seen] = proxy.posts()
+    assert seen.path == "http://hooks.example.test/incoming" and seen.body == b'{"text":"hi"}'
