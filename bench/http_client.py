@@ -18,6 +18,9 @@ Rows:
   cap, on httpx with the pool from ``monitor.keepalive``);
 * ``httpx, stock transport``: a bare ``httpx.AsyncClient`` with httpx's own pool;
 * ``httpx, monitor.keepalive pool``: the same client on ``pooled_transport``;
+* ``httpx transport API``: the same transport asked directly
+  (``handle_async_request``), with httpx's request and response models but without
+  ``AsyncClient`` (its cookies, auth and redirect layers, and URL merging);
 * ``httpcore alone``: that transport's httpcore pool asked directly, without httpx's
   request and response models, cookies, auth and redirect layers;
 * ``aiohttp``: a bare ``aiohttp.ClientSession``, only when aiohttp is installed (it is
@@ -38,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +112,26 @@ async def httpx_pooled(urls: list[str], etags: list[str], c: int, rounds: int) -
     return await _httpx(pooled_transport(limits), urls, etags, c, rounds)
 
 
+async def httpx_transport(urls: list[str], etags: list[str], c: int, rounds: int) -> float:
+    """httpx's public transport API on the same pool, without ``AsyncClient`` around it."""
+    limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
+    timeout = httpx.Timeout(10.0).as_dict()
+    async with pooled_transport(limits) as transport:
+
+        async def get(url: str, etag: str) -> int:
+            request = httpx.Request(
+                "GET", url, headers={"If-None-Match": etag}, extensions={"timeout": timeout}
+            )
+            response = await transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return response.status_code
+
+        return await _rounds(get, urls, etags, c, rounds)
+
+
 async def httpcore_pooled(urls: list[str], etags: list[str], c: int, rounds: int) -> float:
     """httpcore alone, on the pool of ``monitor.keepalive``: what httpx adds, by difference."""
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
@@ -158,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args(argv)
 
-    clients: list[tuple[str, Callable[..., Awaitable[float]]]] = [
+    clients: list[tuple[str, Callable[..., Coroutine[Any, Any, float]]]] = [
         ("`Fetcher.fetch`", fetcher),
         ("httpx, stock transport", httpx_stock),
         ("httpx, `monitor.keepalive` pool", httpx_pooled),
+        ("httpx transport API, `monitor.keepalive` pool", httpx_transport),
         ("httpcore alone, `monitor.keepalive` pool", httpcore_pooled),
     ]
     if importlib.util.find_spec("aiohttp") is not None:
