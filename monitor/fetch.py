@@ -1,6 +1,6 @@
 """Fetch stage: polite, bounded HTTP GETs that survive a hostile web.
 
-``Fetcher`` owns the HTTP clients of a pass or of the daemon (``clients``), so its limits
+``Fetcher`` owns the HTTP session of a pass or of the daemon (``session``), so its limits
 hold across every source: at most ``http.concurrency`` requests in flight overall
 and ``http.per_host`` per host. Each ``fetch`` has one deadline for everything
 (retries, redirects, headers and body, so a slow-trickle server cannot hold it);
@@ -30,7 +30,6 @@ import httpx
 if TYPE_CHECKING:
     from stamina.instrumentation import RetryDetails
 
-from monitor.clients import FetchClients
 from monitor.config import HttpSettings
 from monitor.decode import decode_chunk, decoder_for, flush_chain
 from monitor.errors import (
@@ -42,6 +41,7 @@ from monitor.errors import (
 )
 from monitor.models import FetchResult
 from monitor.netguard import check_address, check_url
+from monitor.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Fetcher:
     ) -> None:
         self._settings = settings
         self._monotonic = monotonic
-        self._clients = FetchClients(settings, transport)
+        self._session = Session(settings, transport)
         self._entered = False
         self._global = asyncio.Semaphore(settings.concurrency)
         self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -136,12 +136,7 @@ class Fetcher:
         tb: TracebackType | None,
     ) -> None:
         self._entered = False
-        await self._clients.aclose()
-
-    def _client_for(self, url: str) -> httpx.AsyncClient:
-        if not self._entered:
-            raise RuntimeError("Fetcher used outside 'async with'")
-        return self._clients.for_url(url)
+        await self._session.aclose()
 
     def host_delay(self, url: str) -> float:
         """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
@@ -262,6 +257,8 @@ class Fetcher:
         trusted: bool,
         started: Callable[[], None],
     ) -> FetchResult:
+        if not self._entered:
+            raise RuntimeError("Fetcher used outside 'async with'")
         guard = not self._settings.allow_private_networks
         permanent = True  # every hop so far was a 301/308
         seen = {url}
@@ -275,10 +272,9 @@ class Fetcher:
                 started()
                 if checked:
                     await check_url(current)
-                client = self._client_for(current)
                 try:
-                    async with client.stream("GET", current, headers=headers) as response:
-                        if checked and not self._clients.proxied(current):
+                    async with self._session.get(current, headers) as response:
+                        if checked and not self._session.proxied(current):
                             _check_peer(host, response)  # (through a proxy: the proxy's address)
                         location = response.headers.get("location")
                         if response.is_redirect and location:

@@ -15,7 +15,6 @@ from functools import partial
 
 import httpx
 
-from monitor.clients import environment_proxies
 from monitor.config import Settings, SourceConfig
 from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
@@ -23,6 +22,7 @@ from monitor.keepalive import pooled_transport
 from monitor.models import PassSummary, PollOutcome
 from monitor.pipeline import Runtime, due_by, poll_source
 from monitor.schedule import Immediate
+from monitor.session import environment_proxies
 from monitor.store import Store
 from monitor.workers import ParseWorkers
 

@@ -168,10 +168,10 @@ async def test_client_is_built_on_the_first_request_and_closed_on_exit() -> None
     settings = HttpSettings(allow_private_networks=True, retries=0)
     async with Fetcher(settings, transport=transport) as fetcher:
         pass  # a pass with nothing due: no client built, none to close
-    assert fetcher._clients.direct is None and Transport.closed == 0
+    assert fetcher._session.direct is None and Transport.closed == 0
     async with Fetcher(settings, transport=transport) as fetcher:
         assert (await fetcher.fetch("https://x.org/feed")).not_modified
-        assert fetcher._clients.direct is not None
-    assert fetcher._clients.direct is None and Transport.closed == 1
+        assert fetcher._session.direct is not None
+    assert fetcher._session.direct is None and Transport.closed == 1
     with pytest.raises(RuntimeError, match="outside 'async with'"):
         await fetcher.fetch("https://x.org/feed")

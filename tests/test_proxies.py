@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.clients import proxy_for
 from monitor.config import HttpSettings, Settings
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher
 from monitor.passes import delivery_client
+from monitor.session import proxy_for
 from tests.servers import HTTPFixture, Route
 
 
