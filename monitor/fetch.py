@@ -268,7 +268,8 @@ class Fetcher:
             headers = header_sets[0] if same_origin(current, url) else header_sets[1]
             host = (urlsplit(current).hostname or "").lower()
             await self._wait_for_host(host)
-            async with self._global, self._per_host[host]:
+            # the host's turn first: a request waiting for its host holds no global slot
+            async with self._per_host[host], self._global:
                 started()
                 if checked:
                     await check_url(current)

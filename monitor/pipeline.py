@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor import health
@@ -59,6 +61,21 @@ class Runtime:
     slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
     batched: WriteBatch  # claims and not-modified writes, one transaction per loop turn
     workers: ParseWorkers | None = None  # parse workers on other cores (a large pass)
+    hosts: defaultdict[str, asyncio.Semaphore] = field(init=False)  # ``host_turn``
+
+    def __post_init__(self) -> None:
+        per_host = self.settings.http.per_host
+        object.__setattr__(self, "hosts", defaultdict(lambda: asyncio.Semaphore(per_host)))
+
+    def host_turn(self, source: SourceConfig) -> asyncio.Semaphore:
+        """At most ``http.per_host`` polls of one host take a slot at once.
+
+        A poll waits for its host's turn before it takes one of the ``slots``: polls
+        queued behind a busy host do not sit on slots that other hosts' polls could
+        use (the fetcher's own per-host limit is taken per request, and covers
+        redirects to other hosts).
+        """
+        return self.hosts[(urlsplit(source.url).hostname or "").lower()]
 
     @classmethod
     def create(
@@ -101,7 +118,7 @@ async def poll_source(
     At most ``http.concurrency`` polls are in progress at once, from the claim to the
     stored result, so a large pass never holds more fetched bodies than that.
     """
-    async with rt.slots:
+    async with rt.host_turn(source), rt.slots:
         return await _poll_source(rt, source, only_due=only_due, polled_before=polled_before)
 
 
