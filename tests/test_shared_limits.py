@@ -4,11 +4,13 @@ busy host's queue does not hold the slots other hosts could use."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from pathlib import Path
 
 from monitor.config import HttpSettings
 from monitor.fetch import Fetcher
-from tests.conftest import run_cli, write_config
+from tests.conftest import run_cli, start_cli, write_config
 from tests.feedgen import Entry, rss
 from tests.servers import HTTPFixture, Route
 
@@ -49,6 +51,16 @@ channels = ["out"]
     )
 
 
+def _two_hosts(web: HTTPFixture, delay: float) -> list[str]:
+    """Eight slow feeds, four under each of the server's two host names."""
+    urls = []
+    for i in range(4):
+        for name, base in (("a", web.url), ("b", web.localhost_url)):
+            web.routes[f"/{name}{i}"] = Route(FEED, delay=delay)
+            urls.append(base(f"/{name}{i}"))
+    return urls
+
+
 def _arrivals(web: HTTPFixture) -> dict[str, float]:
     return {r.path: r.at for r in web.requests}
 
@@ -56,12 +68,7 @@ def _arrivals(web: HTTPFixture) -> dict[str, float]:
 def test_a_pass_keeps_both_limits_across_its_sources(web: HTTPFixture, tmp_path: Path) -> None:
     """Eight sources on two hosts: never more than ``per_host`` requests to a host or
     ``concurrency`` in all, however the polls are spread over the pass."""
-    urls = []
-    for i in range(4):
-        for base in (web.url, web.localhost_url):
-            path = f"/{'a' if base == web.url else 'b'}{i}"
-            web.routes[path] = Route(FEED, delay=0.3)
-            urls.append(base(path))
+    urls = _two_hosts(web, delay=0.3)
     result = run_cli("once", "--all", config=_config(tmp_path, urls, concurrency=3, per_host=2))
     assert result.returncode == 0, result.stderr
     assert len(web.requests) == 8
@@ -105,3 +112,22 @@ async def test_a_request_waiting_for_its_host_holds_no_global_slot(web: HTTPFixt
         for task in busy:
             assert (await task).body == b"<rss/>"
     assert web.max_in_flight[web.base.removeprefix("http://")] == 1
+
+
+def test_the_daemon_keeps_both_limits_across_its_sources(web: HTTPFixture, tmp_path: Path) -> None:
+    """``run``: the start-up polls of eight sources on two hosts share one set of limits."""
+    urls = _two_hosts(web, delay=0.3)
+    config = _config(tmp_path, urls, concurrency=3, per_host=2)
+    daemon = start_cli("run", config=config)
+    try:
+        deadline = time.monotonic() + 30
+        while len(web.requests) < 8 and daemon.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert len(web.requests) == 8, err
+    assert sorted(web.max_in_flight.values()) == [2, 2]
+    assert web.max_total == 3
