@@ -20,7 +20,8 @@ from monitor.digest import due_grace, first_due, new_payload
 from monitor.fetch import Fetcher
 from monitor.keepalive import pooled_transport
 from monitor.models import PassSummary, PollOutcome
-from monitor.pipeline import Runtime, due_by, poll_source
+from monitor.pipeline import poll_source
+from monitor.runtime import Runtime, due_by
 from monitor.schedule import Immediate
 from monitor.session import environment_proxies
 from monitor.store import Store

@@ -11,20 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor import health
 from monitor.config import Settings, SourceConfig
 from monitor.errors import FetchError, HTTPStatusError, ParseError
 from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher, same_origin
-from monitor.matching import Matcher
 from monitor.models import (
     Entry,
     FeedItem,
@@ -35,75 +31,16 @@ from monitor.models import (
 from monitor.normalize import canonical_url
 from monitor.polling import header_delay, next_failure_wait, next_success_wait
 from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entries
-from monitor.robots import RobotsPolicy
+from monitor.runtime import Runtime, due_by, write_to
 from monitor.schedule import format_duration, parse_cron
 from monitor.store import SourceState, Store, short_hash_bytes
-from monitor.workers import FeedJob, ParseWorkers
-from monitor.write_batch import WriteBatch
+from monitor.workers import FeedJob
 
 logger = logging.getLogger(__name__)
 
 SOURCE_LEASE_MIN = timedelta(minutes=5)
 _UTC = ZoneInfo("UTC")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Runtime:
-    """Everything a pass needs, passed in rather than looked up."""
-
-    settings: Settings
-    store: Store
-    fetcher: Fetcher
-    matcher: Matcher
-    robots: RobotsPolicy
-    clock: Callable[[], datetime]
-    slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
-    batched: WriteBatch  # claims and not-modified writes, one transaction per loop turn
-    workers: ParseWorkers | None = None  # parse workers on other cores (a large pass)
-    hosts: defaultdict[str, asyncio.Semaphore] = field(init=False)  # ``host_turn``
-
-    def __post_init__(self) -> None:
-        per_host = self.settings.http.per_host
-        object.__setattr__(self, "hosts", defaultdict(lambda: asyncio.Semaphore(per_host)))
-
-    def host_turn(self, source: SourceConfig) -> asyncio.Semaphore:
-        """At most ``http.per_host`` polls of one host take a slot at once.
-
-        A poll waits for its host's turn before it takes one of the ``slots``: polls
-        queued behind a busy host do not sit on slots that other hosts' polls could
-        use (the fetcher's own per-host limit is taken per request, and covers
-        redirects to other hosts).
-        """
-        return self.hosts[(urlsplit(source.url).hostname or "").lower()]
-
-    @classmethod
-    def create(
-        cls,
-        settings: Settings,
-        store: Store,
-        fetcher: Fetcher,
-        clock: Callable[[], datetime],
-        workers: ParseWorkers | None = None,
-    ) -> Runtime:
-        """Compile the watches once and share one robots.txt cache for the run."""
-        slots = asyncio.Semaphore(settings.http.concurrency)
-        batched = WriteBatch(store, partial(write_to, store))
-        return cls(settings, store, fetcher, Matcher.from_settings(settings),
-                   RobotsPolicy(fetcher), clock, slots, batched, workers)  # fmt: skip
-
-
-def due_margin(interval: timedelta) -> timedelta:
-    """How early a source counts as due: 10 % of its interval, between 5 s and 2 min.
-
-    A ``*/15`` cron pass that starts a second early still polls a 15-minute source.
-    """
-    return min(max(interval * 0.1, timedelta(seconds=5)), timedelta(minutes=2))
-
-
-def due_by(settings: Settings, source: SourceConfig, now: datetime) -> datetime:
-    """A source is due at ``now`` when its next poll is at or before this time."""
-    return now + due_margin(settings.source_interval(source))
 
 
 async def poll_source(
@@ -300,13 +237,6 @@ async def _write(rt: Runtime, call: Callable[..., T], /, **kwargs: Any) -> T:
     (Parse workers write from other processes: ``writing`` sees their lock too.)
     """
     return await write_to(rt.store, partial(call, **kwargs))
-
-
-async def write_to(store: Store, call: Callable[[], T]) -> T:
-    """``_write`` for a call with its arguments bound (``WriteBatch`` runs its batches so)."""
-    if store.writing:
-        return await asyncio.to_thread(call)
-    return call()
 
 
 def _headers_for(source: SourceConfig, url: str) -> dict[str, str] | None:

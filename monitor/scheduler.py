@@ -37,7 +37,8 @@ from monitor.fetch import Fetcher
 from monitor.logs import add_secrets
 from monitor.metrics import Metrics
 from monitor.passes import create_due_digests, delivery_client, log_poll, prune
-from monitor.pipeline import Runtime, poll_source
+from monitor.pipeline import poll_source
+from monitor.runtime import Runtime
 from monitor.schedule import Every, Immediate
 from monitor.server import StatusServer
 from monitor.store import Store

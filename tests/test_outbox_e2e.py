@@ -15,7 +15,7 @@ from monitor import config
 from monitor.fetch import Fetcher
 from monitor.models import PassSummary
 from monitor.passes import create_due_digests, poll_sources, run_once
-from monitor.pipeline import Runtime
+from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.conftest import run_cli, write_config
 from tests.feedgen import Entry, rss

@@ -12,8 +12,9 @@ import pytest
 from monitor import config
 from monitor.fetch import Fetcher
 from monitor.models import FeedItem
-from monitor.pipeline import Runtime, due_margin, poll_source
+from monitor.pipeline import poll_source
 from monitor.prepare import is_too_old
+from monitor.runtime import Runtime, due_margin
 from monitor.store import Store
 from tests.feedgen import Entry, rss
 

@@ -12,7 +12,8 @@ import pytest
 
 from monitor import config
 from monitor.fetch import Fetcher
-from monitor.pipeline import Runtime, poll_source
+from monitor.pipeline import poll_source
+from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.conftest import run_cli, write_config
 from tests.feedgen import Entry, hours_ago, rss

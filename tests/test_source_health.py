@@ -14,7 +14,8 @@ from monitor import config
 from monitor.fetch import Fetcher
 from monitor.models import PassSummary
 from monitor.passes import poll_sources
-from monitor.pipeline import Runtime, poll_source
+from monitor.pipeline import poll_source
+from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.feedgen import Entry, rss
 

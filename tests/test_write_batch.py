@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import StorageError
-from monitor.pipeline import write_to
+from monitor.runtime import write_to
 from monitor.store import Store
 from monitor.write_batch import WriteBatch
 from tests.test_store import LEASE, NOW
