@@ -88,7 +88,8 @@ def due_by(settings: Settings, source: SourceConfig, now: datetime) -> datetime:
 
 
 async def write_to(store: Store, call: Callable[[], T]) -> T:
-    """``_write`` for a call with its arguments bound (``WriteBatch`` runs its batches so)."""
+    """``pipeline._write`` for a call with its arguments bound (``WriteBatch`` runs its
+    batches so)."""
     if store.writing:
         return await asyncio.to_thread(call)
     return call()
