@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -14,7 +15,15 @@ import trustme
 
 from monitor.config import HttpSettings
 from monitor.fetch import Fetcher, FetchError
-from monitor.keepalive import _UNLOADED, RECHECK, _Backend, _LinearPool, _Stream, pooled_transport
+from monitor.keepalive import (
+    _UNLOADED,
+    RECHECK,
+    _Backend,
+    _LinearPool,
+    _Stream,
+    pooled_transport,
+    verified_context,
+)
 
 
 class Inner(httpcore.AsyncNetworkStream):
@@ -242,6 +251,39 @@ async def test_tls_is_verified_with_the_context_loaded_on_first_use(
     with pytest.raises(FetchError, match=r"(?i)certificate"):
         await _tls_fetch(monkeypatch, trusted=False)  # certifi does not know the test CA
     assert await _tls_fetch(monkeypatch, trusted=True) == 200
+
+
+async def test_a_private_ca_from_ssl_cert_file_is_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``SSL_CERT_FILE`` names the CAs a fetch trusts (a company's own CA, say)."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        writer.close()
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    verified_context.cache_clear()  # loaded once per process: load it with the variable set
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher:
+            result = await fetcher.fetch(f"https://127.0.0.1:{port}/feed")
+    finally:
+        server.close()
+        await server.wait_closed()
+        verified_context.cache_clear()  # the next test loads certifi's bundle again
+    assert (result.status, result.body) == (200, b"ok")
 
 
 def test_the_pool_closes_expired_idle_connections_and_leaves_busy_ones_alone() -> None:
