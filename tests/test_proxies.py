@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from pathlib import Path
+
 import pytest
+import trustme
 
 from monitor.config import HttpSettings, Settings
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher
+from monitor.keepalive import verified_context
 from monitor.passes import delivery_client
 from monitor.session import proxy_for
 from tests.servers import HTTPFixture, Route
@@ -98,3 +104,64 @@ async def test_webhook_deliveries_go_through_the_proxy(
     assert response.status_code == 200
     [seen] = proxy.posts()
     assert seen.path == "http://hooks.example.test/incoming" and seen.body == b'{"text":"hi"}'
+
+
+async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``HTTPS_PROXY``: a CONNECT tunnel to the feed's name (never resolved here), and TLS
+    inside it verified against the CAs of ``SSL_CERT_FILE`` (a company's own CA)."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    feed_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("feeds.example.test").configure_cert(feed_tls)
+
+    async def feed_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<rss/>")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        writer.close()
+
+    feed = await asyncio.start_server(feed_server, "127.0.0.1", 0, ssl=feed_tls)
+    feed_port = feed.sockets[0].getsockname()[1]
+    tunnels: list[bytes] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def proxy_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(head.split(b"\r\n", 1)[0])  # "CONNECT host:port HTTP/1.1"
+        # every tunnel leads to the test's feed server, whatever name it was asked for
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", feed_port)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    proxy = await asyncio.start_server(proxy_server, "127.0.0.1", 0)
+    proxy_port = proxy.sockets[0].getsockname()[1]
+    _use_proxy(monkeypatch, f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    verified_context.cache_clear()  # loaded once per process: load it with the variable set
+    try:
+        settings = HttpSettings(allow_private_networks=False, retries=0, timeout=5.0)
+        async with Fetcher(settings) as fetcher:
+            result = await fetcher.fetch(f"https://feeds.example.test:{feed_port}/feed")
+    finally:
+        verified_context.cache_clear()
+        for server in (proxy, feed):
+            server.close()
+            await server.wait_closed()
+    assert (result.status, result.body) == (200, b"<rss/>")
+    assert tunnels == [f"CONNECT feeds.example.test:{feed_port} HTTP/1.1".encode()]
