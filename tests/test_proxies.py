@@ -138,7 +138,10 @@ async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
             pass
         writer.close()
 
+    handlers: list[asyncio.Task[None]] = []
+
     async def proxy_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
         head = await reader.readuntil(b"\r\n\r\n")
         tunnels.append(head.split(b"\r\n", 1)[0])  # "CONNECT host:port HTTP/1.1"
         # every tunnel leads to the test's feed server, whatever name it was asked for
@@ -158,6 +161,7 @@ async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
         settings = HttpSettings(allow_private_networks=False, retries=0, timeout=5.0)
         async with Fetcher(settings) as fetcher:
             result = await fetcher.fetch(f"https://feeds.example.test:{feed_port}/feed")
+        await asyncio.wait_for(asyncio.gather(*handlers), 5)  # the tunnel closes after it
     finally:
         verified_context.cache_clear()
         for server in (proxy, feed):
