@@ -139,6 +139,7 @@ async def test_a_connection_the_server_closed_is_not_reused() -> None:
 async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
     """A warm pass is mostly 304s: each must not cost a new connection (or TLS handshake)."""
     connections = 0
+    served = asyncio.Event()  # the server's side closed (the client closed first)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
@@ -157,6 +158,7 @@ async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+            served.set()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -168,6 +170,7 @@ async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
             for _ in range(3):
                 again = await fetcher.fetch(f"http://127.0.0.1:{port}/feed", etag=first.etag)
                 statuses.append(again.status)
+        await asyncio.wait_for(served.wait(), 5)  # no socket left open when the loop ends
     finally:
         server.close()
         await server.wait_closed()
