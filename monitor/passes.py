@@ -21,9 +21,9 @@ from monitor.fetch import Fetcher
 from monitor.keepalive import pooled_transport
 from monitor.models import PassSummary, PollOutcome
 from monitor.pipeline import poll_source
+from monitor.proxies import Routes, environment_proxies
 from monitor.runtime import Runtime, due_by
 from monitor.schedule import Immediate
-from monitor.session import environment_proxies
 from monitor.store import Store
 from monitor.workers import ParseWorkers
 
@@ -194,15 +194,15 @@ def prune(settings: Settings, store: Store, now: datetime) -> None:
 def delivery_client(settings: Settings) -> httpx.AsyncClient:
     """The HTTP client channels use: no redirects (a 3xx is not a delivery).
 
-    When the environment names a proxy, httpx's own transports route through it
-    (httpx reads the proxy variables only for a client it builds the transport of).
+    Requests go through the proxy the environment names for them, by the same rule
+    as fetches (``proxies.Routes``).
     """
-    proxied = bool(environment_proxies())
+    routes = Routes(lambda: pooled_transport(DELIVERY_LIMITS), DELIVERY_LIMITS,
+                    environment_proxies())  # fmt: skip
     return httpx.AsyncClient(
-        transport=None if proxied else pooled_transport(DELIVERY_LIMITS),
-        limits=DELIVERY_LIMITS,
+        transport=routes,
         timeout=httpx.Timeout(30.0),
         follow_redirects=False,
         headers={"User-Agent": settings.http.user_agent},
-        trust_env=True,
+        trust_env=False,  # proxies: ``routes``
     )

@@ -168,10 +168,48 @@ async def test_client_is_built_on_the_first_request_and_closed_on_exit() -> None
     settings = HttpSettings(allow_private_networks=True, retries=0)
     async with Fetcher(settings, transport=transport) as fetcher:
         pass  # a pass with nothing due: no client built, none to close
-    assert fetcher._session.direct is None and Transport.closed == 0
+    assert fetcher._session.routes.direct is None and Transport.closed == 0
     async with Fetcher(settings, transport=transport) as fetcher:
         assert (await fetcher.fetch("https://x.org/feed")).not_modified
-        assert fetcher._session.direct is not None
-    assert fetcher._session.direct is None and Transport.closed == 1
+        assert fetcher._session.routes.direct is not None
+    assert fetcher._session.routes.direct is None and Transport.closed == 1
     with pytest.raises(RuntimeError, match="outside 'async with'"):
         await fetcher.fetch("https://x.org/feed")
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth(web: HTTPFixture) -> None:
+    """``https://user:password@host/feed`` in the config: HTTP Basic auth, as browsers do;
+    a configured ``Authorization`` header wins."""
+    web.routes["/private"] = Route(b"<rss/>")
+    url = web.url("/private").replace("http://", "http://reader:s%33cret@")  # s3cret, escaped
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    async with Fetcher(settings) as fetcher:
+        assert (await fetcher.fetch(url)).body == b"<rss/>"
+        await fetcher.fetch(url, headers={"Authorization": "Bearer t0ken"})
+    first, second = web.requests
+    assert first.headers["authorization"] == "Basic cmVhZGVyOnMzY3JldA=="  # reader:s3cret
+    assert second.headers["authorization"] == "Bearer t0ken"
+    assert "reader" not in first.path
+
+
+@pytest.mark.parametrize(
+    "location", ["http://[bad/feed", "http://127.0.0.1:99999/feed", "http://x.org:port/feed"]
+)
+async def test_a_malformed_redirect_target_fails_the_fetch_cleanly(
+    web: HTTPFixture, location: str
+) -> None:
+    """A ``Location`` no URL parser accepts is the server's fault, reported as a FetchError
+    (not a crash of the poll), and not retried."""
+    web.routes["/feed"] = Route(b"", status=302, headers={"Location": location})
+    settings = HttpSettings(allow_private_networks=True, retries=2)
+    async with Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError, match="invalid redirect target"):
+            await fetcher.fetch(web.url("/feed"))
+    assert len(web.requests) == 1
+
+
+async def test_a_content_url_with_a_bad_port_fails_the_fetch_cleanly() -> None:
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    async with Fetcher(settings, transport=httpx.MockTransport(lambda r: httpx.Response(200))) as f:
+        with pytest.raises(FetchError, match="invalid URL"):
+            await f.fetch("http://x.org:99999/article", trusted=False)

@@ -14,7 +14,7 @@ from monitor.errors import FetchError
 from monitor.fetch import Fetcher
 from monitor.keepalive import verified_context
 from monitor.passes import delivery_client
-from monitor.session import proxy_for
+from monitor.proxies import proxy_for
 from tests.servers import HTTPFixture, Route
 
 
@@ -34,6 +34,14 @@ from tests.servers import HTTPFixture, Route
         ("http://u:pw@a.example/", {"http": "http://p", "no": "a.example"}, None),
         ("http://A.Example/", {"http": "http://p", "no": "a.example"}, None),
         ("http://anything/", {"http": "http://p", "no": "*"}, None),
+        ("http://notexample.com/", {"http": "http://p", "no": "example.com"}, "http://p"),
+        ("http://news.example.com/", {"http": "http://p", "no": ".example.com"}, None),
+        ("http://a.example/", {"http": "http://p", "no": "b.example, a.example"}, None),
+        ("http://[::1]:8080/", {"http": "http://p", "no": "localhost,127.0.0.1,::1"}, None),
+        ("http://[::1]/", {"http": "http://p", "no": "[::1]"}, None),
+        ("http://[::1]:8080/", {"http": "http://p", "no": "[::1]:8080"}, None),
+        ("http://[::1]:8081/", {"http": "http://p", "no": "[::1]:8080"}, "http://p"),
+        ("http://[::2]/", {"http": "http://p", "no": "::1"}, "http://p"),
     ],
 )
 def test_proxy_for(url: str, proxies: dict[str, str], expected: str | None) -> None:
@@ -169,3 +177,26 @@ async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
             await server.wait_closed()
     assert (result.status, result.body) == (200, b"<rss/>")
     assert tunnels == [f"CONNECT feeds.example.test:{feed_port} HTTP/1.1".encode()]
+
+
+async def test_a_proxy_password_never_reaches_an_error_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Errors go to logs, the database and admin alerts: the proxy is named without it."""
+    _use_proxy(monkeypatch, "ftp://alice:s3cret@127.0.0.1:9")
+    settings = HttpSettings(allow_private_networks=True, retries=0, timeout=5.0)
+    async with Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            await fetcher.fetch("http://feeds.example.test/feed")
+    assert "cannot use the proxy ftp://127.0.0.1:9" in str(caught.value)
+    assert "s3cret" not in str(caught.value) and "alice" not in str(caught.value)
+
+
+async def test_deliveries_follow_no_proxy_like_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook on a ``NO_PROXY`` host is called directly, as a feed there is fetched."""
+    with HTTPFixture() as proxy, HTTPFixture() as hooks:
+        _use_proxy(monkeypatch, proxy.base, no_proxy="localhost, 127.0.0.1")
+        async with delivery_client(Settings.model_validate({})) as http:
+            response = await http.post(hooks.url("/incoming"), json={"text": "hi"})
+    assert response.status_code == 200
+    assert [r.path for r in hooks.posts()] == ["/incoming"] and proxy.requests == []
