@@ -24,7 +24,7 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,6 +43,7 @@ from monitor.errors import (
 from monitor.models import FetchResult
 from monitor.netguard import check_address, check_url
 from monitor.proxies import ProxyUnusable
+from monitor.redirects import redirect_target, same_origin, valid_url
 from monitor.session import Session
 
 logger = logging.getLogger(__name__)
@@ -272,7 +273,7 @@ class Fetcher:
         guard = not self._settings.allow_private_networks
         permanent = True  # every hop so far was a 301/308
         seen = {url}
-        current = _valid(url)
+        current = valid_url(url)
         for hop in range(MAX_REDIRECTS + 1):
             checked = guard and (hop > 0 or not trusted)
             headers = header_sets[0] if same_origin(current, url) else header_sets[1]
@@ -289,7 +290,7 @@ class Fetcher:
                             _check_peer(host, response)  # (through a proxy: the proxy's address)
                         location = response.headers.get("location")
                         if response.is_redirect and location:
-                            target = _redirect_target(current, location)
+                            target = redirect_target(current, location)
                             permanent = permanent and response.status_code in (301, 308)
                             # back to a URL already asked: a loop, unless this answer set a
                             # cookie (a consent or session check that sends you back)
@@ -399,37 +400,6 @@ def _check_peer(host: str, response: httpx.Response) -> None:
     peer = stream.get_extra_info("server_addr") if stream is not None else None
     if peer:
         check_address(host, str(peer[0]))
-
-
-def _valid(url: str) -> str:
-    """``url``, or FetchError when it cannot be parsed (a bad port, a broken IPv6 host)."""
-    try:
-        _ = urlsplit(url).port  # parses the host and port, which urlsplit alone defers
-    except ValueError as exc:
-        raise FetchError(f"invalid URL {url!r}: {exc}") from None
-    return url
-
-
-def _redirect_target(current: str, location: str) -> str:
-    """Where a redirect leads; FetchError for a target that is not a valid HTTP(S) URL."""
-    try:
-        target = urljoin(current, location)
-    except ValueError as exc:
-        raise FetchError(f"invalid redirect target {location!r}: {exc}") from None
-    if urlsplit(target).scheme not in ("http", "https"):
-        raise FetchError(f"redirect to a non-HTTP URL: {target}")
-    try:
-        return _valid(target)
-    except FetchError:
-        raise FetchError(f"invalid redirect target {location!r}") from None
-
-
-def same_origin(a: str, b: str) -> bool:
-    """Whether two URLs have the same scheme, host and port."""
-    pa, pb = urlsplit(a), urlsplit(b)
-    return (pa.scheme, (pa.hostname or "").lower(), pa.port) == (
-        pb.scheme, (pb.hostname or "").lower(), pb.port,
-    )  # fmt: skip
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from monitor import health
 from monitor.config import Settings, SourceConfig
 from monitor.errors import FetchError, HTTPStatusError, ParseError
-from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher, same_origin
+from monitor.fetch import ACCEPT_FEEDS, ACCEPT_HTML, Fetcher
 from monitor.models import (
     Entry,
     FeedItem,
@@ -31,6 +31,7 @@ from monitor.models import (
 from monitor.normalize import canonical_url
 from monitor.polling import header_delay, next_failure_wait, next_success_wait
 from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entries
+from monitor.redirects import same_origin
 from monitor.runtime import Runtime, due_by, write_to
 from monitor.schedule import format_duration, parse_cron
 from monitor.store import SourceState, Store, short_hash_bytes
