@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import HttpSettings
 from monitor.store import Store
 from tests.servers import HTTPFixture, SMTPFixture
 
@@ -79,3 +80,14 @@ def write_config(folder: Path, text: str) -> Path:
     path = folder / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def http_settings(**overrides: object) -> HttpSettings:
+    """``[http]`` for tests against local servers: a short deadline, a 1 MB cap, and
+    private addresses allowed (the servers are on 127.0.0.1)."""
+    values: dict[str, object] = {
+        "timeout": 2.0,
+        "max_bytes": 1_000_000,
+        "allow_private_networks": True,
+    }
+    return HttpSettings(**{**values, **overrides})  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from monitor.config import HttpSettings
 from monitor.errors import BodyTooLarge, HTTPStatusError
 from monitor.fetch import MAX_RETRY_AFTER, Fetcher, retry_after_seconds
 from monitor.netguard import UnsafeURL
+from tests.conftest import http_settings
 from tests.feedgen import Entry, rss
 from tests.servers import HTTPFixture, Route, Seen
 
@@ -32,12 +33,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 
 
 def http(**overrides: object) -> HttpSettings:
-    values: dict[str, object] = {
-        "timeout": 10.0,
-        "max_bytes": 1_000_000,
-        "allow_private_networks": True,
-    }
-    return HttpSettings(**{**values, **overrides})  # type: ignore[arg-type]
+    return http_settings(**{"timeout": 10.0, **overrides})
 
 
 def count(web: HTTPFixture, path: str) -> int:

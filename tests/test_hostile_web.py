@@ -24,19 +24,11 @@ from monitor.errors import (
 from monitor.feeds import parse_feed
 from monitor.fetch import Fetcher
 from monitor.netguard import UnsafeURL
+from tests.conftest import http_settings as http
 from tests.feedgen import Entry, rss
 from tests.servers import HTTPFixture, Route
 
 FEED = rss("Desk", [Entry("Habána café: visa talks", "https://x.org/1", "Cuba")])
-
-
-def http(**overrides: object) -> HttpSettings:
-    values: dict[str, object] = {
-        "timeout": 2.0,
-        "max_bytes": 1_000_000,
-        "allow_private_networks": True,
-    }
-    return HttpSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 async def fetch_all(settings: HttpSettings, *urls: str) -> list[object]:

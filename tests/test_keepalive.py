@@ -24,6 +24,7 @@ from monitor.keepalive import (
     pooled_transport,
     verified_context,
 )
+from tests.servers import tls_server
 
 
 class Inner(httpcore.AsyncNetworkStream):
@@ -222,30 +223,15 @@ def test_the_pool_is_built_with_a_context_that_trusts_nothing() -> None:
 
 async def _tls_fetch(monkeypatch: pytest.MonkeyPatch, *, trusted: bool) -> int:
     ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
     if trusted:
         client_context = ssl.create_default_context()
         ca.configure_trust(client_context)
         monkeypatch.setattr("monitor.keepalive.verified_context", lambda: client_context)
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            pass
-        writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher:
-            return (await fetcher.fetch(f"https://127.0.0.1:{port}/feed")).status
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with (
+        tls_server(ca, "127.0.0.1", b"ok") as port,
+        Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher,
+    ):
+        return (await fetcher.fetch(f"https://127.0.0.1:{port}/feed")).status
 
 
 async def test_tls_is_verified_with_the_context_loaded_on_first_use(
@@ -262,29 +248,16 @@ async def test_a_private_ca_from_ssl_cert_file_is_trusted(
     """``SSL_CERT_FILE`` names the CAs a fetch trusts (a company's own CA, say)."""
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            pass
-        writer.close()
-
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     verified_context.cache_clear()  # loaded once per process: load it with the variable set
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
-    port = server.sockets[0].getsockname()[1]
     try:
-        async with Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher:
+        async with (
+            tls_server(ca, "127.0.0.1", b"ok") as port,
+            Fetcher(HttpSettings(allow_private_networks=True, retries=0)) as fetcher,
+        ):
             result = await fetcher.fetch(f"https://127.0.0.1:{port}/feed")
     finally:
-        server.close()
-        await server.wait_closed()
         verified_context.cache_clear()  # the next test loads certifi's bundle again
     assert (result.status, result.body) == (200, b"ok")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from monitor.fetch import Fetcher
 from monitor.keepalive import verified_context
 from monitor.passes import delivery_client
 from monitor.proxies import proxy_for
-from tests.servers import HTTPFixture, Route
+from tests.servers import HTTPFixture, Route, tls_server
 
 
 @pytest.mark.parametrize(
@@ -121,20 +120,6 @@ async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
     inside it verified against the CAs of ``SSL_CERT_FILE`` (a company's own CA)."""
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    feed_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("feeds.example.test").configure_cert(feed_tls)
-
-    async def feed_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n<rss/>")
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            pass
-        writer.close()
-
-    feed = await asyncio.start_server(feed_server, "127.0.0.1", 0, ssl=feed_tls)
-    feed_port = feed.sockets[0].getsockname()[1]
     tunnels: list[bytes] = []
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -158,23 +143,23 @@ async def test_https_goes_through_the_proxy_in_a_verified_tunnel(
         await writer.drain()
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
-    proxy = await asyncio.start_server(proxy_server, "127.0.0.1", 0)
-    proxy_port = proxy.sockets[0].getsockname()[1]
-    _use_proxy(monkeypatch, f"http://127.0.0.1:{proxy_port}")
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+    _use_proxy(monkeypatch, "http://127.0.0.1:9")  # (for http:// URLs: none here)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     verified_context.cache_clear()  # loaded once per process: load it with the variable set
+    settings = HttpSettings(allow_private_networks=False, retries=0, timeout=5.0)
     try:
-        settings = HttpSettings(allow_private_networks=False, retries=0, timeout=5.0)
-        async with Fetcher(settings) as fetcher:
-            result = await fetcher.fetch(f"https://feeds.example.test:{feed_port}/feed")
-        await asyncio.wait_for(asyncio.gather(*handlers), 5)  # the tunnel closes after it
+        async with tls_server(ca, "feeds.example.test", b"<rss/>") as feed_port:
+            proxy = await asyncio.start_server(proxy_server, "127.0.0.1", 0)
+            monkeypatch.setenv(
+                "HTTPS_PROXY", f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+            )
+            async with proxy:
+                async with Fetcher(settings) as fetcher:
+                    result = await fetcher.fetch(f"https://feeds.example.test:{feed_port}/feed")
+                await asyncio.wait_for(asyncio.gather(*handlers), 5)  # the tunnel closes
     finally:
         verified_context.cache_clear()
-        for server in (proxy, feed):
-            server.close()
-            await server.wait_closed()
     assert (result.status, result.body) == (200, b"<rss/>")
     assert tunnels == [f"CONNECT feeds.example.test:{feed_port} HTTP/1.1".encode()]
 
