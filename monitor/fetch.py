@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -131,10 +131,12 @@ class Fetcher:
         self._session = Session(settings, transport)
         self._entered = False
         self._global = asyncio.Semaphore(settings.concurrency)
-        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.per_host)
+        # a host's semaphore lives while a request holds or awaits it: a daemon that
+        # fetches article pages from ever more hosts keeps none of them for good
+        self._per_host: weakref.WeakValueDictionary[str, asyncio.Semaphore] = (
+            weakref.WeakValueDictionary()
         )
-        self._host_not_before: dict[str, float] = {}
+        self._host_not_before: dict[str, float] = {}  # pauses from Retry-After, pruned
 
     async def __aenter__(self) -> Fetcher:
         self._entered = True
@@ -148,6 +150,12 @@ class Fetcher:
     ) -> None:
         self._entered = False
         await self._session.aclose()
+
+    def _host_turn(self, host: str) -> asyncio.Semaphore:
+        turn = self._per_host.get(host)
+        if turn is None:
+            turn = self._per_host[host] = asyncio.Semaphore(self._settings.per_host)
+        return turn
 
     def host_delay(self, url: str) -> float:
         """Seconds until ``url``'s host may be asked again (after a Retry-After)."""
@@ -280,7 +288,7 @@ class Fetcher:
             host = (urlsplit(current).hostname or "").lower()
             await self._wait_for_host(host)
             # the host's turn first: a request waiting for its host holds no global slot
-            async with self._per_host[host], self._global:
+            async with self._host_turn(host), self._global:
                 started()
                 if checked:
                     await check_url(current)
@@ -382,9 +390,10 @@ class Fetcher:
             message += f": {STATUS_ADVICE[status]}"
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if status in (429, 503) and retry_after is not None:
-            self._host_not_before[host] = max(
-                self._host_not_before.get(host, 0.0), self._monotonic() + retry_after
-            )
+            now = self._monotonic()
+            paused = {h: t for h, t in self._host_not_before.items() if t > now}  # (prune)
+            paused[host] = max(paused.get(host, 0.0), now + retry_after)
+            self._host_not_before = paused
             message += f" (the server asks to wait {retry_after:.0f} s)"
         error = HTTPStatusError(message, status, retry_after=retry_after)
         if status not in RETRYABLE_STATUSES:

@@ -213,3 +213,28 @@ async def test_a_content_url_with_a_bad_port_fails_the_fetch_cleanly() -> None:
     async with Fetcher(settings, transport=httpx.MockTransport(lambda r: httpx.Response(200))) as f:
         with pytest.raises(FetchError, match="invalid URL"):
             await f.fetch("http://x.org:99999/article", trusted=False)
+
+
+async def test_a_long_running_fetcher_keeps_no_state_for_hosts_it_is_done_with() -> None:
+    """A daemon fetches article pages from ever more hosts: their per-host semaphores go
+    when no request holds them, and Retry-After pauses once they have run out."""
+    now = [1000.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host.startswith("busy"):
+            return httpx.Response(429, headers={"Retry-After": "60"})
+        return httpx.Response(200, content=b"<rss/>")
+
+    settings = HttpSettings(allow_private_networks=True, retries=0, per_host=1)
+    transport = httpx.MockTransport(handler)
+    async with Fetcher(settings, transport=transport, monotonic=lambda: now[0]) as fetcher:
+        pages = [fetcher.fetch(f"https://site{i}.example/a", trusted=False) for i in range(50)]
+        assert all(r.body == b"<rss/>" for r in await asyncio.gather(*pages))
+        assert len(fetcher._per_host) == 0
+        with pytest.raises(HTTPStatusError):
+            await fetcher.fetch("https://busy1.example/feed")
+        assert fetcher.host_delay("https://busy1.example/other") == 60
+        now[0] += 61  # busy1's pause is over ...
+        with pytest.raises(HTTPStatusError):
+            await fetcher.fetch("https://busy2.example/feed")
+        assert set(fetcher._host_not_before) == {"busy2.example"}  # ... and forgotten
