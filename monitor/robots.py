@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ ROBOTS_AGENT = "news-monitor"  # the product token robots.txt groups match
 READ_TTL = 24 * 3600.0
 ERROR_TTL = 600.0
 MAX_ROBOTS_BYTES = 512_000
+PRUNE_AT = 256  # cached origins before expired entries are looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,11 @@ class RobotsPolicy:
         self._fetcher = fetcher
         self._clock = clock
         self._cache: dict[str, _Rules] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._prune_at = PRUNE_AT  # entries kept before the expired ones are dropped
+        # one read per origin at a time; a lock lives only while a check holds or awaits it
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def check(self, url: str, *, trusted: bool) -> str | None:
         """None when allowed, else the reason it is not."""
@@ -58,14 +64,25 @@ class RobotsPolicy:
         cached = self._cache.get(origin)
         if cached is not None and cached.expires > self._clock():
             return cached
-        lock = self._locks.setdefault(origin, asyncio.Lock())
+        lock = self._locks.get(origin)
+        if lock is None:
+            lock = self._locks[origin] = asyncio.Lock()
         async with lock:
             cached = self._cache.get(origin)
             if cached is not None and cached.expires > self._clock():
                 return cached
             rules = await self._read(origin, trusted)
-            self._cache[origin] = rules
+            self._remember(origin, rules)
             return rules
+
+    def _remember(self, origin: str, rules: _Rules) -> None:
+        """Cache ``rules``; past ``_prune_at`` entries, drop the expired ones first (a
+        daemon with ``full_text`` sources meets ever more origins)."""
+        if len(self._cache) >= self._prune_at:
+            now = self._clock()
+            self._cache = {o: r for o, r in self._cache.items() if r.expires > now}
+            self._prune_at = max(PRUNE_AT, 2 * len(self._cache))
+        self._cache[origin] = rules
 
     async def _read(self, origin: str, trusted: bool) -> _Rules:
         now = self._clock()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 
+import httpx
 import pytest
 
 from monitor.config import HttpSettings
 from monitor.fetch import Fetcher
 from monitor.netguard import UnsafeURL, check_url, is_public
-from monitor.robots import RobotsPolicy
+from monitor.robots import PRUNE_AT, READ_TTL, RobotsPolicy
 from tests.servers import HTTPFixture, Route
 
 ROBOTS = b"""User-agent: *
@@ -90,3 +91,30 @@ async def test_robots_answered_429_is_unreachable_not_missing(web: HTTPFixture) 
     async with Fetcher(settings) as fetcher:
         reason = await RobotsPolicy(fetcher).check(web.url("/a"), trusted=True)
     assert reason is not None and "unreachable" in reason  # RFC 9309: 429 is not "no rules"
+
+
+async def test_the_robots_cache_forgets_expired_origins() -> None:
+    """A daemon with ``full_text`` sources meets ever more origins: once the cache holds
+    ``PRUNE_AT`` of them, the expired ones go before another is added."""
+    now = [0.0]
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        return httpx.Response(200, content=b"User-agent: *\nDisallow: /private/\n")
+
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
+        robots = RobotsPolicy(fetcher, clock=lambda: now[0])
+        for i in range(PRUNE_AT):
+            assert await robots.check(f"https://site{i}.example/a", trusted=False) is None
+        now[0] += READ_TTL + 1  # every one of them expired
+        fresh = "https://fresh.example/private/x"
+        assert (
+            await robots.check(fresh, trusted=False)
+            == "disallowed by https://fresh.example/robots.txt"
+        )
+        assert list(robots._cache) == ["https://fresh.example"]
+        assert len(robots._locks) == 0  # no check in progress: no lock kept
+        assert await robots.check("https://fresh.example/a", trusted=False) is None
+    assert len(asked) == PRUNE_AT + 1  # the fresh origin's rules were read once, then cached
