@@ -282,6 +282,7 @@ class Fetcher:
         permanent = True  # every hop so far was a 301/308
         seen = {url}
         current = valid_url(url)
+        cookies = httpx.Cookies()  # this fetch's, for its redirects (``Session``)
         for hop in range(MAX_REDIRECTS + 1):
             checked = guard and (hop > 0 or not trusted)
             headers = header_sets[0] if same_origin(current, url) else header_sets[1]
@@ -293,7 +294,7 @@ class Fetcher:
                 if checked:
                     await check_url(current)
                 try:
-                    async with self._session.get(current, headers) as response:
+                    async with self._session.get(current, headers, cookies) as response:
                         if checked and not self._session.proxied(current):
                             _check_peer(host, response)  # (through a proxy: the proxy's address)
                         location = response.headers.get("location")

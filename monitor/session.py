@@ -26,8 +26,10 @@ class Session:
     GET's ~0.8, ``bench/http_client.py``). What of the client a fetch needs is here:
     headers merged case-insensitively over the defaults, credentials written in a
     source's URL (``https://user:password@host/feed``) sent as HTTP Basic auth, a
-    per-operation timeout, and cookies kept across requests (a consent check that
-    sets one and sends you back must see it on the next hop).
+    per-operation timeout, and the cookies of one fetch (a consent check that sets one
+    and sends you back must see it on the next hop). Cookies are not kept from one
+    fetch to the next: a daemon would collect every site's, and pay for them on every
+    request (the jar walks its domains each time).
     """
 
     def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -40,28 +42,30 @@ class Session:
             {"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING}
         )
         self._timeout = httpx.Timeout(settings.timeout).as_dict()
-        self._cookies = httpx.Cookies()
 
     def proxied(self, url: str) -> bool:
         """Whether ``url`` goes through a proxy (then the peer's address is the proxy's)."""
         return self.routes.proxied(url)
 
     @contextlib.asynccontextmanager
-    async def get(self, url: str, headers: Mapping[str, str]) -> AsyncIterator[httpx.Response]:
-        """GET ``url``; the response's body is read by the caller and closed on exit."""
+    async def get(
+        self, url: str, headers: Mapping[str, str], cookies: httpx.Cookies
+    ) -> AsyncIterator[httpx.Response]:
+        """GET ``url`` with the fetch's ``cookies`` (and keep what it sets there); the
+        response's body is read by the caller and closed on exit."""
         merged = self._defaults.copy()
         merged.update(headers)
         request = httpx.Request("GET", url, headers=merged, extensions={"timeout": self._timeout})
         if request.url.userinfo and "authorization" not in request.headers:
             basic = httpx.BasicAuth(request.url.username, request.url.password)
             request = next(basic.sync_auth_flow(request))
-        if self._cookies:
-            self._cookies.set_cookie_header(request)
+        if cookies:
+            cookies.set_cookie_header(request)
         response = await self.routes.handle_async_request(request)
         response.request = request
         try:
             if "set-cookie" in response.headers:
-                self._cookies.extract_cookies(response)
+                cookies.extract_cookies(response)
             yield response
         finally:
             await response.aclose()

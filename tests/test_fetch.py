@@ -238,3 +238,18 @@ async def test_a_long_running_fetcher_keeps_no_state_for_hosts_it_is_done_with()
         with pytest.raises(HTTPStatusError):
             await fetcher.fetch("https://busy2.example/feed")
         assert set(fetcher._host_not_before) == {"busy2.example"}  # ... and forgotten
+
+
+async def test_cookies_live_for_one_fetch_and_its_redirects() -> None:
+    """A daemon must not collect every site's cookies (nor pay for them on each request)."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"<rss/>", headers={"Set-Cookie": "id=1; Path=/"})
+
+    settings = HttpSettings(allow_private_networks=True, retries=0)
+    async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
+        await fetcher.fetch("https://x.org/feed")
+        await fetcher.fetch("https://x.org/feed")
+    assert [r.headers.get("cookie") for r in seen] == [None, None]
