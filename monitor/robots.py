@@ -45,9 +45,7 @@ class RobotsPolicy:
         self._cache: dict[str, _Rules] = {}
         self._prune_at = PRUNE_AT  # entries kept before the expired ones are dropped
         # one read per origin at a time; a lock lives only while a check holds or awaits it
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def check(self, url: str, *, trusted: bool) -> str | None:
         """None when allowed, else the reason it is not."""
