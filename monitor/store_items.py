@@ -327,8 +327,11 @@ class ItemQueries(Database):
         horizon, window_start = now - retention, now - story_window
         with self._tx() as conn:
             self._common_keys.clear()  # keys lose holders below: common ones may be rare again
+            # "+ 0": SQLite would answer min(id) by walking the primary key from the
+            # oldest item (every one outside the window); so it reads the window's
+            # entries of ix_items_first_seen instead
             first_recent = conn.execute(
-                select(func.min(items.c.id)).where(items.c.first_seen_at >= window_start)
+                select(func.min(items.c.id + 0)).where(items.c.first_seen_at >= window_start)
             ).scalar()
             if first_recent is None:
                 first_recent = (conn.execute(select(func.max(items.c.id))).scalar() or 0) + 1
