@@ -36,7 +36,9 @@ def _stories_backfill(conn: Connection) -> None:
 def _sketched_index(conn: Connection) -> None:
     """The items that still keep a sketch (the story window's): prune clears the expired
     ones through it instead of reading every item outside the window."""
-    conn.execute(text("CREATE INDEX ix_items_sketched ON items (id) WHERE sketch IS NOT NULL"))
+    conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_items_sketched ON items (id) WHERE sketch IS NOT NULL")
+    )
 
 
 # version -> (description, optional data change run after the schema change)
