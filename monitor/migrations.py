@@ -54,6 +54,7 @@ MIGRATIONS: dict[int, tuple[str, Step | None]] = {
         "items: ix_items_sketched (prune clears expired sketches without reading old items)",
         _sketched_index,
     ),
+    9: ("alerts: ix_alerts_item; digests: ix_digests_created (prune reads what it deletes)", None),
 }
 LATEST = max(MIGRATIONS)
 

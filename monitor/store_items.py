@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, select, update
 
 from monitor.db import Database, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
@@ -341,11 +341,11 @@ class ItemQueries(Database):
                 .where(items.c.id < first_recent, items.c.sketch.is_not(None))
                 .values(sketch=None)
             )
-            old_items = (
-                select(items.c.id)
-                .where(items.c.first_seen_at < horizon)
-                .where(~items.c.id.in_(select(alerts.c.item_id).where(alerts.c.digest_id.is_(None))))
-            )  # fmt: skip
+            # an item past retention is kept while an alert of it waits for a digest;
+            # NOT EXISTS looks that up per old item (ix_alerts_item), where NOT IN would
+            # read every alert for the few that wait
+            pending = exists().where(alerts.c.item_id == items.c.id, alerts.c.digest_id.is_(None))
+            old_items = select(items.c.id).where(items.c.first_seen_at < horizon, ~pending)
             old_digests = select(digests.c.id).where(digests.c.created_at < horizon)
             conn.execute(
                 delete(deliveries).where(

@@ -188,5 +188,9 @@ Index(
     unique=True, info={"since": 3},
 )  # fmt: skip
 Index("ix_alerts_pending", alerts.c.subscriber, alerts.c.digest_id)
+# prune finds the alerts of the items it deletes, and the digests past retention, through
+# these instead of reading every alert and digest (both grow for the whole retention)
+Index("ix_alerts_item", alerts.c.item_id, info={"since": 9})
+Index("ix_digests_created", digests.c.created_at, info={"since": 9})
 Index("ix_deliveries_digest_channel", deliveries.c.digest_id, deliveries.c.channel, unique=True)
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
