@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import feedparser
 from monitor import fastfeed
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
+from monitor.feed_guard import refuse_expanding_entities
 from monitor.models import Entry, FeedItem, ParsedFeed
 from monitor.normalize import canonical_url, collapse_space, html_to_text
 from monitor.polling import feed_delay
@@ -68,7 +70,11 @@ def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | N
     response_headers = {"content-location": url}
     if headers and headers.get("content-type"):
         response_headers["content-type"] = headers["content-type"]
-    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+    refuse_expanding_entities(body)
+    # a stream, never the bytes themselves: feedparser opens bytes that name a file
+    # (a feed answering "/etc/passwd" or "/dev/zero" would be read from this machine)
+    stream = io.BytesIO(body)
+    parsed = feedparser.parse(stream, response_headers=response_headers, sanitize_html=False)
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(_not_a_feed(body, parsed))
     return feed_from_entries(parsed.feed, parsed.entries, url)
