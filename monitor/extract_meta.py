@@ -155,7 +155,7 @@ def _json_ld_objects(tree: LexborHTMLParser) -> Iterator[dict[str, Any]]:
             continue
         try:
             data = json.loads(raw, strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, too deep
             continue
         stack: list[Any] = [data]
         seen = 0

@@ -203,7 +203,9 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
     try:
         document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ParseError("not a feed: JSON nested too deeply to read") from None
+    except ValueError as exc:  # invalid UTF-8 or JSON, or a number of thousands of digits
         raise ParseError(f"not a feed: invalid JSON ({exc})") from None
     version = document.get("version") if isinstance(document, dict) else None
     if not isinstance(version, str) or "jsonfeed.org/version/" not in version:

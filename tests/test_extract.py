@@ -553,6 +553,14 @@ def test_page_without_an_article() -> None:
         "<html><body><table>" + "<tr><td>cell, with text, and commas</td></tr>" * 2000,
         '<html><head><script type="application/ld+json">{"@graph": [[[[{"@graph": []}]]]]}'
         "</script></head><body></body></html>",
+        # JSON-LD nested past the interpreter's recursion limit, and a 5,000-digit number
+        '<html><head><script type="application/ld+json">'
+        + "[" * 100_000
+        + "]" * 100_000
+        + "</script></head><body><p>text</p></body></html>",
+        '<html><head><script type="application/ld+json">{"wordCount": '
+        + "9" * 5000
+        + "}</script></head><body><p>text</p></body></html>",
         '<html><head><meta property="article:published_time" content="2023-99-99">'
         '<link rel="canonical" href="javascript:alert(1)"></head><body></body></html>',
     ],

@@ -1,9 +1,11 @@
 """Hostile feed bodies that feedparser would have read too eagerly: entity bombs in a
-DTD, and a body that names a file on this machine. Each ends in a clear ParseError
-without expanding or opening anything; small text entities still read."""
+DTD, and a body that names a file on this machine; and JSON Feeds nested too deeply
+or holding a number of thousands of digits. Each ends in a clear ParseError without
+expanding or opening anything; small text entities still read."""
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -111,6 +113,19 @@ def test_a_body_naming_a_local_file_is_not_read_from_disk(tmp_path: Path) -> Non
     secret.write_bytes(rss("Secret", [Entry("Local secret", "http://internal/1", "visa")]))
     with pytest.raises(ParseError, match="not an RSS or Atom feed"):
         parse_feed(str(secret).encode(), "https://x.org/feed")
+
+
+@pytest.mark.parametrize(
+    ("title", "problem"),
+    [("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+     ("9" * 5000, "invalid JSON (Exceeds the limit")],
+)  # fmt: skip
+def test_json_feeds_too_deep_or_with_huge_numbers_are_parse_errors(
+    title: str, problem: str
+) -> None:
+    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "title": %s}]}'
+    with pytest.raises(ParseError, match=re.escape(problem)):
+        parse_feed((body % title).encode(), "https://x.org/feed.json")
 
 
 def test_hostile_feeds_fail_alone_in_a_pass(web: HTTPFixture, tmp_path: Path) -> None:
