@@ -25,7 +25,7 @@ import feedparser
 from monitor import fastfeed
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
-from monitor.feed_guard import refuse_expanding_entities
+from monitor.feed_guard import cut_after_declaration, refuse_expanding_entities
 from monitor.models import Entry, FeedItem, ParsedFeed
 from monitor.normalize import canonical_url, collapse_space, html_to_text
 from monitor.polling import feed_delay
@@ -73,7 +73,7 @@ def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | N
     refuse_expanding_entities(body)
     # a stream, never the bytes themselves: feedparser opens bytes that name a file
     # (a feed answering "/etc/passwd" or "/dev/zero" would be read from this machine)
-    stream = io.BytesIO(body)
+    stream = io.BytesIO(cut_after_declaration(body))
     parsed = feedparser.parse(stream, response_headers=response_headers, sanitize_html=False)
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(_not_a_feed(body, parsed))
