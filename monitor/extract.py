@@ -51,9 +51,10 @@ _XML_ROOTS = frozenset(("rss", "feed", "rdf:rdf", "urlset", "sitemapindex", "opm
 # take hours.  Such pages, and pages with an absurd number of tags, are flattened to
 # their text with paragraph breaks before parsing.
 _BLOCK_OPEN_CLOSE_RE = re.compile(
-    r"<(/?)(?:[dD][iI][vV]|section|article|aside|nav|header|footer|main|ul|ol|dl|"
+    r"<(/?)(?:div|section|article|aside|nav|header|footer|main|ul|ol|dl|"
     r"blockquote|center|figure|figcaption|details|summary|fieldset|address|menu|dir|"
-    r"hgroup|dialog|search|UL|OL|DL|CENTER|BLOCKQUOTE)[\s>]"
+    r"hgroup|dialog|search)[\s/>]",  # any case, and <div/> (HTML opens a div there too)
+    re.IGNORECASE,
 )
 _STEP = {"": 1, "/": -1}
 _FEW_TAGS = 4_000  # below this, even the worst nesting parses in a few milliseconds
@@ -62,8 +63,11 @@ _MAX_DEPTH = 400
 _MAX_DEPTH_WORK = 20_000_000  # sum over block tags of the block depth they open at
 _BODY_TAG_RE = re.compile(r"<[bB][oO][dD][yY][\s>]")
 _HTML_TAG_RE = re.compile(r"<html[\s>]", re.IGNORECASE)
-_SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG_RUN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:\s[^>]*)?>)+")
+_SCRIPT_OPEN_RE = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_SCRIPT_CLOSE_RE = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
+}
+_TAG_RUN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:[\s/][^>]*)?>)+")  # <br/> too
 _WS_RE = re.compile(r"\s+")
 _MOJIBAKE_RE = re.compile(
     "[ÃÂâ][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
@@ -111,8 +115,30 @@ def _flatten(html: str) -> str:
     """
     match = _BODY_TAG_RE.search(html)
     start = match.start() if match else 0
-    body = _SCRIPT_RE.sub(" ", html[start:])
-    return html[:start] + "<body>" + _TAG_RUN_RE.sub("<p>", body)
+    body = _WS_RE.sub(" ", _without_scripts(html[start:]))  # one space: no \s* backtracking
+    end = body.rfind(">") + 1  # no tag ends past the last ">": no tag search runs into it
+    return html[:start] + "<body>" + _TAG_RUN_RE.sub("<p>", body[:end]) + body[end:]
+
+
+def _without_scripts(body: str) -> str:
+    """``body`` without its script and style elements (each to its first closing tag).
+
+    One scan: an element that is never closed stays (its tags go later), and once a
+    name has no closing tag left, its later openings are not searched for one again.
+    """
+    pieces, at, unclosed = [], 0, set()
+    for opening in _SCRIPT_OPEN_RE.finditer(body):
+        name = opening[1].lower()
+        if opening.start() < at or name in unclosed:
+            continue
+        closing = _SCRIPT_CLOSE_RE[name].search(body, opening.end())
+        if closing is None:
+            unclosed.add(name)
+            continue
+        pieces += [body[at : opening.start()], " "]
+        at = closing.end()
+    pieces.append(body[at:])
+    return "".join(pieces)
 
 
 def _truncated(html: str) -> bool:

@@ -282,17 +282,21 @@ def clean_title(title: str, site_names: Collection[str] = (), loose: bool = True
             key in name or (name in key and 2 * len(name) >= len(key)) for name in site_names
         )
 
+    words = [len(part.split()) for part in parts]  # counted once: a title may have 10**5
+    rest_words = sum(words)
     while len(parts) > 1:
         last, sep = parts[-1], seps[len(parts) - 2]
-        short = len(last.split()) <= 4
-        rest_words = len(" ".join(parts[:-1]).split())
+        short = words[-1] <= 4
+        rest_words -= words[-1]  # the words before the last part
         if is_site(last) or (short and (sep == "|" or (loose and rest_words >= 3))):
             parts.pop()
+            words.pop()
         else:
             break
-    while len(parts) > 1 and is_site(parts[0]):
-        parts.pop(0)
-        seps.pop(0)
+    first = 0
+    while len(parts) - first > 1 and is_site(parts[first]):
+        first += 1
+    parts, seps = parts[first:], seps[first:]
     result = parts[0]
     for sep, part in zip(seps, parts[1:], strict=False):
         result += f" {sep} {part}"

@@ -45,7 +45,9 @@ _NOT_ARTICLE = re.compile(
 )
 _FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|svg|pdf|zip|mp3|mp4|css|js|xml|json)$", re.I)
 _DATE_IN_PATH = re.compile(r"/(?:19|20)\d{2}[/-]\d{1,2}(?:[/-]\d{1,2})?(?:/|-|$)")
-_SLUG = re.compile(r"/[a-z0-9\u00c0-\u024f]+(?:-[a-z0-9\u00c0-\u024f]+){2,}[^/]*/?$", re.I)
+# a slug as the last segment (one trailing slash allowed), matched on that segment
+# alone: searched over a whole path, each "/" started a match that backtracked
+_SLUG = re.compile(r"[a-z0-9\u00c0-\u024f]+(?:-[a-z0-9\u00c0-\u024f]+){2,}[^/]*", re.I)
 _NUMERIC_ID = re.compile(r"(?:^|[/_-])\d{5,}(?:[/_.-]|$)")
 _CHROME = re.compile(
     r"\b(?:nav|navbar|menu|footer|header|breadcrumb|sidebar|share|social|"
@@ -170,7 +172,8 @@ def _looks_like_article(anchor: LexborNode, url: str, base_url: str, title: str)
     if _NOT_ARTICLE.search(path) or _FILE.search(path):
         return False
     depth = len([p for p in path.split("/") if p])
-    shaped = bool(_DATE_IN_PATH.search(path) or _SLUG.search(path) or _NUMERIC_ID.search(path))
+    last = (path[:-1] if path.endswith("/") else path).rpartition("/")[2]
+    shaped = bool(_DATE_IN_PATH.search(path) or _SLUG.fullmatch(last) or _NUMERIC_ID.search(path))
     if not shaped and depth < 2:
         return False
     words = len(title.split())

@@ -59,3 +59,53 @@ def test_an_unclosed_declaration_repeating_encoding() -> None:
                 print(str(exc)[:21])
     """)
     assert out.split("\n")[:2] == ["not an RSS or Atom fe"] * 2
+
+
+def test_a_page_link_whose_path_repeats_dashes() -> None:
+    """``/a-a-a-…/x/``: the slug pattern, searched over the whole path, started a match
+    at every "/" and backtracked through every dash (~50 s)."""
+    out = bounded("""
+        from monitor.pages import find_links
+        slugged = "https://x.org/news/cuba-visa-talks-resume/"
+        html = ('<a href="https://x.org/' + "a-" * 50_000 + 'a/x/">one two three four five</a>'
+                f'<a href="{slugged}">Cuba and US resume visa talks</a>')
+        print(*(link.url[-21:] for link in find_links(html, "https://x.org/")))
+    """)
+    assert out.split() == ["-a-a-a-a-a-a-a-a-a/x/", "/cuba-visa-talks-resume/"[-21:]]
+
+
+def test_a_title_of_thousands_of_separated_parts() -> None:
+    """``<title>a | a | …``: each part removed rejoined all the others (~50 s)."""
+    out = bounded("""
+        from monitor.extract import extract_article
+        html = ("<html><head><title>Visa talks | " + "a | " * 75_000 + "Site</title></head>"
+                "<body><p>Cuba and the United States resumed talks.</p></body></html>")
+        print(len(extract_article(html, "https://site.example/a").title or ""))
+    """)
+    assert int(out) > 0
+
+
+def test_deep_pages_with_unclosed_scripts_tags_or_long_spaces() -> None:
+    """A page deep enough to be flattened, then: thousands of unclosed ``<script>``
+    (each searched to the end for its closing tag), of unclosed ``<a `` (each searched
+    to the end for a ">"), or a long run of spaces (~30 s to minutes each)."""
+    out = bounded("""
+        from monitor.extract import extract_article
+        deep = "<html><body>" + "<div>" * 4001
+        for tail in ("<script>" * 37_500, "<a " * 100_000, " " * 300_000 + "x"):
+            article = extract_article(deep + "<p>Cuba visa talks resumed.</p>" + tail, "u")
+            print(type(article).__name__)
+    """)
+    assert out.split() == ["Article"] * 3
+
+
+def test_deep_pages_in_capitals_or_self_closed_are_flattened() -> None:
+    """``<Section>`` and ``<div/>`` nest like ``<section>`` and ``<div>``; the depth check
+    missed them, so such pages went to the HTML parser whole (~20-30 s)."""
+    out = bounded("""
+        from monitor.extract import _too_deep, extract_article
+        for page in ("<Section>" * 12_000, "<div/>" * 25_000, "<DIV class=x>" * 12_000):
+            html = "<html><body>" + page + "<p>Cuba visa talks resumed.</p></body></html>"
+            print(_too_deep(html), type(extract_article(html, "u")).__name__)
+    """)
+    assert out.split("\n")[:3] == ["True Article"] * 3
