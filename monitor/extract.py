@@ -11,7 +11,6 @@ the result together.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from monitor.extract_body import extract_body, render
 from monitor.extract_meta import date_from_url, read_metadata
+from monitor.nesting import tag_runs_replaced, too_deep
 
 logger = logging.getLogger(__name__)
 
@@ -45,29 +45,8 @@ _FIRST_ELEMENT_RE = re.compile(r"<([a-zA-Z][\w:.-]*)")
 # Root elements of XML documents a fetcher may hand over instead of a page.
 _XML_ROOTS = frozenset(("rss", "feed", "rdf:rdf", "urlset", "sitemapindex", "opml", "svg"))
 
-# Lexbor, like any HTML5 tree builder, scans the stack of open elements on every
-# block-level start tag ("close a p element in button scope"), so the time to parse
-# grows with the square of the nesting of such elements: a million nested <div> would
-# take hours.  Such pages, and pages with an absurd number of tags, are flattened to
-# their text with paragraph breaks before parsing.
-_BLOCK_OPEN_CLOSE_RE = re.compile(
-    r"<(/?)(?:div|section|article|aside|nav|header|footer|main|ul|ol|dl|"
-    r"blockquote|center|figure|figcaption|details|summary|fieldset|address|menu|dir|"
-    r"hgroup|dialog|search)[\s/>]",  # any case, and <div/> (HTML opens a div there too)
-    re.IGNORECASE,
-)
-_STEP = {"": 1, "/": -1}
-_FEW_TAGS = 4_000  # below this, even the worst nesting parses in a few milliseconds
-_MAX_TAGS = 300_000
-_MAX_DEPTH = 400
-_MAX_DEPTH_WORK = 20_000_000  # sum over block tags of the block depth they open at
 _BODY_TAG_RE = re.compile(r"<[bB][oO][dD][yY][\s>]")
 _HTML_TAG_RE = re.compile(r"<html[\s>]", re.IGNORECASE)
-_SCRIPT_OPEN_RE = re.compile(r"<(script|style)\b", re.IGNORECASE)
-_SCRIPT_CLOSE_RE = {
-    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
-}
-_TAG_RUN_RE = re.compile(r"(?:\s*</?[a-zA-Z][\w:-]*(?:[\s/][^>]*)?>)+")  # <br/> too
 _WS_RE = re.compile(r"\s+")
 _MOJIBAKE_RE = re.compile(
     "[ÃÂâ][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]"
@@ -95,18 +74,6 @@ def _not_html_reason(html: str) -> str | None:
     return None
 
 
-def _too_deep(html: str) -> bool:
-    """True when the block-level nesting would make the parser crawl."""
-    tags = html.count("<")
-    if tags < _FEW_TAGS:
-        return False
-    if tags > _MAX_TAGS:
-        return True
-    steps = map(_STEP.__getitem__, _BLOCK_OPEN_CLOSE_RE.findall(html))
-    depths = list(itertools.accumulate(steps))
-    return bool(depths) and (max(depths) > _MAX_DEPTH or sum(depths) > _MAX_DEPTH_WORK)
-
-
 def _flatten(html: str) -> str:
     """The page's text with every run of tags turned into one paragraph break.
 
@@ -115,30 +82,7 @@ def _flatten(html: str) -> str:
     """
     match = _BODY_TAG_RE.search(html)
     start = match.start() if match else 0
-    body = _WS_RE.sub(" ", _without_scripts(html[start:]))  # one space: no \s* backtracking
-    end = body.rfind(">") + 1  # no tag ends past the last ">": no tag search runs into it
-    return html[:start] + "<body>" + _TAG_RUN_RE.sub("<p>", body[:end]) + body[end:]
-
-
-def _without_scripts(body: str) -> str:
-    """``body`` without its script and style elements (each to its first closing tag).
-
-    One scan: an element that is never closed stays (its tags go later), and once a
-    name has no closing tag left, its later openings are not searched for one again.
-    """
-    pieces, at, unclosed = [], 0, set()
-    for opening in _SCRIPT_OPEN_RE.finditer(body):
-        name = opening[1].lower()
-        if opening.start() < at or name in unclosed:
-            continue
-        closing = _SCRIPT_CLOSE_RE[name].search(body, opening.end())
-        if closing is None:
-            unclosed.add(name)
-            continue
-        pieces += [body[at : opening.start()], " "]
-        at = closing.end()
-    pieces.append(body[at:])
-    return "".join(pieces)
+    return html[:start] + "<body>" + tag_runs_replaced(html[start:], "<p>")
 
 
 def _truncated(html: str) -> bool:
@@ -212,7 +156,7 @@ def _extract(html: str, url: str | None) -> Article:
         reasons.append("truncated page")
     if not _BODY_TAG_RE.search(html):
         reasons.append("no <body> element")
-    if _too_deep(html):
+    if too_deep(html):
         html = _flatten(html)
         reasons.append("markup too deeply nested or too large; layout ignored")
 

@@ -12,6 +12,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser
 
+from monitor.nesting import tag_runs_replaced, too_deep
 from monitor.urls import (
     TRACKING_PARAMS,
     TRACKING_PREFIXES,
@@ -81,6 +82,8 @@ def _nested_plainly(parts: list[str]) -> bool:
     implicitly (a ``<p>`` inside a ``<p>``) would merge or move text: not plain.
     """
     open_: list[str] = []
+    counts: dict[str, int] = {}  # open elements by name: no scan of ``open_`` per tag
+    headings = 0
     for i in range(1, len(parts), 4):
         name = parts[i + 1].lower()
         if name not in _PLAIN_TAGS:
@@ -88,15 +91,19 @@ def _nested_plainly(parts: list[str]) -> bool:
         if parts[i]:  # an end tag: it must close the element opened last
             if not open_ or open_.pop() != name:
                 return False
+            counts[name] -= 1
+            headings -= name in _HEADINGS
         elif (
-            (name in _CLOSES_P and "p" in open_)  # <hr> too: void, but it closes a <p>
-            or (name in _HEADINGS and not _HEADINGS.isdisjoint(open_))
-            or (name in ("li", "dd", "dt", "a") and name in open_)
-            or (name in ("dd", "dt") and ("dd" in open_ or "dt" in open_))
+            (name in _CLOSES_P and counts.get("p"))  # <hr> too: void, but it closes a <p>
+            or (name in _HEADINGS and headings)
+            or (name in ("li", "dd", "dt", "a") and counts.get(name))
+            or (name in ("dd", "dt") and (counts.get("dd") or counts.get("dt")))
         ):
             return False
         elif name not in _VOID_TAGS:
             open_.append(name)
+            counts[name] = counts.get(name, 0) + 1
+            headings += name in _HEADINGS
     return True
 
 
@@ -127,7 +134,13 @@ def html_to_text(fragment: str) -> str:
 
 
 def _parsed_text(fragment: str) -> str:
-    """``html_to_text`` by the HTML parser (Lexbor): any markup."""
+    """``html_to_text`` by the HTML parser (Lexbor): any markup.
+
+    Markup nested so deep that the parser would crawl (``nesting``) is read without
+    it: its tags become spaces, its character references are decoded.
+    """
+    if too_deep(fragment):
+        return collapse_space(html.unescape(tag_runs_replaced(fragment, " ")))
     tree = LexborHTMLParser(f"<body>{fragment}</body>")
     if _HIDDEN.search(fragment) is not None:
         for node in tree.css("script, style, noscript, template"):
