@@ -20,8 +20,6 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -44,6 +42,7 @@ from monitor.models import FetchResult
 from monitor.netguard import check_address, check_url
 from monitor.proxies import ProxyUnusable
 from monitor.redirects import redirect_target, same_origin, valid_url
+from monitor.retry_after import retry_after_seconds
 from monitor.session import Session
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 MAX_INLINE_RETRY_AFTER = 30.0  # wait this long inside one fetch; longer waits fail the poll
-MAX_RETRY_AFTER = 86400.0  # a longer Retry-After counts as a day (no host paused for good)
 ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 ACCEPT_FEEDS = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -63,26 +61,6 @@ STATUS_ADVICE = {
     401: "the server wants credentials: set headers for this source",
     403: "the server refuses news-monitor (blocked user agent or region?)",
 }
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` in seconds from now (at most ``MAX_RETRY_AFTER``), None if garbage.
-
-    Delay-seconds are ASCII digits only; an HTTP-date is UTC in every form, the
-    obsolete asctime one (which names no zone) included.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER)
 
 
 class _Transient(FetchError):

@@ -114,6 +114,22 @@ async def test_webhook_error_answers_are_failures(
         assert caught.value.retry_after == 7
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("\u00b2", None), ("9" * 400, 86400.0), ("120", 120.0), ("soon", None)]
+)
+async def test_webhook_retry_after_is_read_as_the_fetcher_reads_it(
+    hooks: HTTPFixture, tmp_path: Path, value: str, seconds: float | None
+) -> None:
+    """A Retry-After of non-ASCII digits raised a bare ValueError out of the channel, and
+    400 nines became infinity (the next attempt's time then overflowed)."""
+    hooks.answer_posts((503, {"Retry-After": value}, b"busy"))
+    config = WebhookChannelConfig(name="hook", type="webhook", url=hooks.url("/in"))
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(TransientDeliveryError, match="channel hook: HTTP 503") as caught:
+            await WebhookChannel(config, context(client, tmp_path)).send(DIGEST, Progress())
+    assert caught.value.retry_after == seconds
+
+
 async def test_file_channel_writes_json_and_eml(tmp_path: Path) -> None:
     config = FileChannelConfig(name="local", type="file", path="out")
     async with httpx.AsyncClient() as client:

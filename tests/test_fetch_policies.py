@@ -20,8 +20,9 @@ import stamina
 
 from monitor.config import HttpSettings
 from monitor.errors import BodyTooLarge, HTTPStatusError
-from monitor.fetch import MAX_RETRY_AFTER, Fetcher, retry_after_seconds
+from monitor.fetch import Fetcher
 from monitor.netguard import UnsafeURL
+from monitor.retry_after import MAX_RETRY_AFTER, retry_after_seconds
 from tests.conftest import http_settings
 from tests.feedgen import Entry, rss
 from tests.servers import HTTPFixture, Route, Seen

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-
 import httpx
 
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
+from monitor.retry_after import retry_after_seconds as parse_retry_after
 
 PERMANENT_STATUSES = frozenset({401, 403, 404, 410})
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date), else None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    """``Retry-After`` as seconds (at most a day), else None: the fetcher's own reading."""
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 def raise_for_answer(channel: str, response: httpx.Response) -> None:
