@@ -138,6 +138,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         seen = self._record()
+        route = self.server.routes.get(self.path)
+        if route is not None and (route.filler or route.trickle):  # a flood or a trickle
+            return self._stream(route, {"Content-Type": route.content_type, **route.headers})
         custom = self.server.handler
         if custom is not None:
             status, headers, body = custom(seen)

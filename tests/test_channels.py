@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+import tracemalloc
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from monitor.config import EmailChannelConfig, FileChannelConfig, WebhookChannel
 from monitor.errors import PermanentDeliveryError, TransientDeliveryError
 from monitor.models import DigestPayload
 from monitor.render import render_digest
-from tests.servers import HTTPFixture, SMTPFixture
+from tests.servers import HTTPFixture, Route, SMTPFixture
 
 PAYLOAD: DigestPayload = {
     "version": 1,
@@ -128,6 +129,34 @@ async def test_webhook_retry_after_is_read_as_the_fetcher_reads_it(
         with pytest.raises(TransientDeliveryError, match="channel hook: HTTP 503") as caught:
             await WebhookChannel(config, context(client, tmp_path)).send(DIGEST, Progress())
     assert caught.value.retry_after == seconds
+
+
+async def test_an_endless_answer_is_not_read_past_its_start(
+    hooks: HTTPFixture, tmp_path: Path
+) -> None:
+    """A 200 whose body never ends (here 100 MB) is an accepted delivery: the channel
+    keeps the first 64 KB of it and closes the connection, in bounded memory."""
+    hooks.routes["/flood"] = Route(b"", filler=100_000_000)
+    config = WebhookChannelConfig(name="hook", type="webhook", url=hooks.url("/flood"))
+    tracemalloc.start()
+    try:
+        async with httpx.AsyncClient() as client:
+            await WebhookChannel(config, context(client, tmp_path)).send(DIGEST, Progress())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+    assert [p.path for p in hooks.posts()] == ["/flood"]
+
+
+async def test_a_trickled_answer_times_out_as_a_whole(hooks: HTTPFixture, tmp_path: Path) -> None:
+    """16 bytes every 0.1 s never trips a per-read timeout; the channel's ``timeout``
+    covers the whole exchange."""
+    hooks.routes["/slow"] = Route(b"x" * 20_000, trickle=0.1)
+    config = WebhookChannelConfig(name="hook", type="webhook", url=hooks.url("/slow"), timeout=1.0)
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(TransientDeliveryError, match="channel hook: timed out"):
+            await WebhookChannel(config, context(client, tmp_path)).send(DIGEST, Progress())
 
 
 async def test_file_channel_writes_json_and_eml(tmp_path: Path) -> None:

@@ -22,7 +22,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 
 from monitor.channels.base import ChannelContext, Progress
-from monitor.channels.http_errors import PERMANENT_STATUSES, retry_after_seconds, transport_failure
+from monitor.channels.http_errors import (
+    PERMANENT_STATUSES,
+    post,
+    retry_after_seconds,
+    transport_failure,
+)
 from monitor.config_channels import ChatWebhookConfig, TelegramChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.render import RenderedDigest, RenderedEntry, mark, web_link
@@ -273,7 +278,7 @@ class ChatChannel(Generic[C]):
     async def post(self, message: Message) -> None:
         url, body, timeout = self.endpoint(), encode(message), self.config.timeout
         try:
-            response = await self._http.post(url, content=body, headers=JSON, timeout=timeout)
+            response = await post(self._http, url, content=body, headers=JSON, seconds=timeout)
         except httpx.InvalidURL:
             raise PermanentDeliveryError(f"channel {self.name}: bad {self.service} URL") from None
         except httpx.HTTPError as exc:

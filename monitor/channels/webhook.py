@@ -14,7 +14,7 @@ import json
 import httpx
 
 from monitor.channels.base import ChannelContext, Progress
-from monitor.channels.http_errors import raise_for_answer, transport_failure
+from monitor.channels.http_errors import post, raise_for_answer, transport_failure
 from monitor.config import WebhookChannelConfig
 from monitor.render import RenderedDigest
 
@@ -43,9 +43,10 @@ class WebhookChannel:
         if self._config.secret:
             headers["X-News-Monitor-Signature"] = signature(self._config.secret, body)
         try:
-            response = await self._http.post(
-                self._config.url, content=body, headers=headers, timeout=self._config.timeout
-            )
+            response = await post(
+                self._http, self._config.url, content=body, headers=headers,
+                seconds=self._config.timeout,
+            )  # fmt: skip
         except httpx.HTTPError as exc:
             raise transport_failure(self.name, exc) from None
         raise_for_answer(self.name, response)
