@@ -196,11 +196,26 @@ def _in_chrome(node: LexborNode) -> bool:
     return False
 
 
+def _holds_links(node: LexborNode, more_than: int) -> bool:
+    """Whether ``node`` (itself included) holds more than ``more_than`` links.
+
+    It stops counting there: counting every link of the list each link climbs into
+    made a flat listing of N links cost N² (50,000 links: minutes).
+    """
+    count = 0
+    for inner in node.traverse():
+        if inner.tag == "a" and "href" in inner.attributes:
+            count += 1
+            if count > more_than:
+                return True
+    return False
+
+
 def _listing_date(anchor: LexborNode, url: str) -> datetime | None:
     """A <time> in the link's own card (up to three levels up), else a date in the URL."""
     current: LexborNode | None = anchor
     for _ in range(4):
-        if current is None or len(current.css("a[href]")) > 3:
+        if current is None or _holds_links(current, more_than=3):
             break  # climbed out of this link's card into the whole list
         time_node = current.css_first("time")
         if time_node is not None:

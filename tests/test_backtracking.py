@@ -121,3 +121,18 @@ def test_feed_summaries_nested_deep() -> None:
             print(html_to_text(f"<{tag}>" * 100_000 + "Cuba &amp; visas" + f"</{tag}>" * 100_000))
     """)
     assert out.split("\n")[:3] == ["Cuba & visas"] * 3
+
+
+def test_a_flat_listing_of_many_links() -> None:
+    """Each link looked for its card's date by counting every link of the list it
+    climbed into: quadratic (20,000 links: ~50 s)."""
+    out = bounded("""
+        from monitor.pages import find_links
+        cards = "".join(
+            f'<a href="/news/2026/11/27/cuba-visa-talks-{i}">Cuba and US visa talks, part {i}</a>'
+            for i in range(20_000)
+        )
+        links = find_links(f"<html><body>{cards}</body></html>", "https://x.org/")
+        print(len(links), links[0].published_at.date())
+    """)
+    assert out.split() == ["20000", "2026-11-27"]
