@@ -25,10 +25,10 @@ _BLOCK_OPEN_CLOSE_RE = re.compile(
     re.IGNORECASE,
 )
 _STEP = {"": 1, "/": -1}
-FEW_TAGS = 4_000  # below this, even the worst nesting parses in a few milliseconds
-MAX_TAGS = 300_000
-MAX_DEPTH = 400
-MAX_DEPTH_WORK = 20_000_000  # sum over block tags of the block depth they open at
+_FEW_TAGS = 4_000  # below this, even the worst nesting parses in a few milliseconds
+_MAX_TAGS = 300_000
+_MAX_DEPTH = 400
+_MAX_DEPTH_WORK = 20_000_000  # sum over block tags of the block depth they open at
 _SCRIPT_OPEN_RE = re.compile(r"<(script|style)\b", re.IGNORECASE)
 _SCRIPT_CLOSE_RE = {
     name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style")
@@ -40,13 +40,13 @@ _WS_RE = re.compile(r"\s+")
 def too_deep(html: str) -> bool:
     """True when the block-level nesting would make the parser crawl."""
     tags = html.count("<")
-    if tags < FEW_TAGS:
+    if tags < _FEW_TAGS:
         return False
-    if tags > MAX_TAGS:
+    if tags > _MAX_TAGS:
         return True
     steps = map(_STEP.__getitem__, _BLOCK_OPEN_CLOSE_RE.findall(html))
     depths = list(itertools.accumulate(steps))
-    return bool(depths) and (max(depths) > MAX_DEPTH or sum(depths) > MAX_DEPTH_WORK)
+    return bool(depths) and (max(depths) > _MAX_DEPTH or sum(depths) > _MAX_DEPTH_WORK)
 
 
 def tag_runs_replaced(html: str, separator: str) -> str:

@@ -83,7 +83,6 @@ def _nested_plainly(parts: list[str]) -> bool:
     """
     open_: list[str] = []
     counts: dict[str, int] = {}  # open elements by name: no scan of ``open_`` per tag
-    headings = 0
     for i in range(1, len(parts), 4):
         name = parts[i + 1].lower()
         if name not in _PLAIN_TAGS:
@@ -92,10 +91,9 @@ def _nested_plainly(parts: list[str]) -> bool:
             if not open_ or open_.pop() != name:
                 return False
             counts[name] -= 1
-            headings -= name in _HEADINGS
         elif (
             (name in _CLOSES_P and counts.get("p"))  # <hr> too: void, but it closes a <p>
-            or (name in _HEADINGS and headings)
+            or (name in _HEADINGS and any(counts.get(h) for h in _HEADINGS))
             or (name in ("li", "dd", "dt", "a") and counts.get(name))
             or (name in ("dd", "dt") and (counts.get("dd") or counts.get("dt")))
         ):
@@ -103,7 +101,6 @@ def _nested_plainly(parts: list[str]) -> bool:
         elif name not in _VOID_TAGS:
             open_.append(name)
             counts[name] = counts.get(name, 0) + 1
-            headings += name in _HEADINGS
     return True
 
 

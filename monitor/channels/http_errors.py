@@ -36,8 +36,8 @@ async def post(
     kept = bytearray()
     try:
         async with asyncio.timeout(seconds):
-            request = http.stream("POST", url, content=content, headers=headers, timeout=seconds)
-            async with request as answer:
+            exchange = http.stream("POST", url, content=content, headers=headers, timeout=seconds)
+            async with exchange as answer:
                 async for chunk in answer.aiter_bytes():
                     kept += chunk
                     if len(kept) >= MAX_ANSWER:
