@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from monitor.errors import FetchError
 from monitor.fetch import ACCEPT_HTML, Fetcher
 from monitor.models import FeedItem
+from monitor.normalize import short_title
 from monitor.pages import decode_html, extract_article
 from monitor.robots import RobotsPolicy
 from monitor.urls import canonical_from_page
@@ -70,7 +71,7 @@ async def _one(fetcher: Fetcher, robots: RobotsPolicy, source: str, item: FeedIt
         item,
         canonical_url=canonical_from_page(article.canonical_url, page.url) or item.canonical_url,
         content=article.text,
-        title=item.title or (article.title or ""),
+        title=item.title or short_title(article.title or ""),
         language=item.language or article.language,
         published_at=item.published_at or article.published_at,
     )

@@ -25,9 +25,13 @@ import feedparser
 from monitor import fastfeed
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
-from monitor.feed_guard import cut_after_declaration, refuse_expanding_entities
+from monitor.feed_guard import (
+    MAX_LENIENT_TAGS,
+    cut_after_declaration,
+    refuse_expanding_entities,
+)
 from monitor.models import Entry, FeedItem, ParsedFeed
-from monitor.normalize import canonical_url, collapse_space, html_to_text
+from monitor.normalize import canonical_url, collapse_space, html_to_text, short_title
 from monitor.polling import feed_delay
 
 
@@ -71,6 +75,9 @@ def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | N
     if headers and headers.get("content-type"):
         response_headers["content-type"] = headers["content-type"]
     refuse_expanding_entities(body)
+    tags = body.count(b"<")
+    if tags > MAX_LENIENT_TAGS:
+        raise ParseError(_too_large_to_read_leniently(body, tags))
     # a stream, never the bytes themselves: feedparser opens bytes that name a file
     # (a feed answering "/etc/passwd" or "/dev/zero" would be read from this machine)
     stream = io.BytesIO(cut_after_declaration(body))
@@ -98,7 +105,7 @@ def feed_from_entries(
         # one key twice: only the first is stored, so a later poll must not skip the
         # other as "read before"
         entry_hashes = None
-    title = collapse_space(html_to_text(feed.get("title", ""))) or None
+    title = short_title(collapse_space(html_to_text(feed.get("title", "")))) or None
     delay = feed_delay(
         feed.get("ttl"),
         feed.get("sy_updateperiod"),
@@ -123,6 +130,17 @@ def _not_a_feed(body: bytes, parsed: Any) -> str:
     problem = parsed.get("bozo_exception")
     detail = f" ({problem})" if problem else ""
     return f"not an RSS or Atom feed{detail}"
+
+
+def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
+    """Why a body the fast reader declined is not given to feedparser either."""
+    problem = _not_a_feed(body, {})
+    if problem != "not an RSS or Atom feed":  # an HTML page, JSON: say that instead
+        return problem
+    return (
+        f"not a well-formed feed, and too large to read leniently: {tags:,} tags (at most "
+        f"{MAX_LENIENT_TAGS:,}); the publisher must fix the feed's XML"
+    )
 
 
 def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
@@ -151,7 +169,7 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
     link = entry.get("link") or None
     canonical = canonical_url(link) if link else None
-    title = html_to_text(entry.get("title", ""))
+    title = short_title(html_to_text(entry.get("title", "")))
     raw_summary = entry.get("summary", "")
     summary = html_to_text(raw_summary)
     content = ""
@@ -217,7 +235,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     items = tuple(
         Entry.of(_json_item(entry, url, language)) for entry in entries if isinstance(entry, dict)
     )
-    title = _text(document.get("title")) or None
+    title = short_title(_text(document.get("title"))) or None
     return ParsedFeed(title=title, entries=items, language=language)
 
 
@@ -226,7 +244,7 @@ def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) 
     if link:
         link = urljoin(feed_url, link)
     canonical = canonical_url(link) if link else None
-    title = html_to_text(_text(entry.get("title")))
+    title = short_title(html_to_text(_text(entry.get("title"))))
     summary = html_to_text(_text(entry.get("summary")))
     content = html_to_text(_text(entry.get("content_html"))) or collapse_space(
         _text(entry.get("content_text"))

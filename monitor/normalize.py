@@ -29,7 +29,10 @@ __all__ = [
     "collapse_space",
     "html_to_text",
     "is_tracking_param",
+    "short_title",
 ]
+
+MAX_TITLE = 500  # characters of a title kept (headlines run to ~200; a hostile one to MBs)
 
 # raw-text and template elements whose content is not visible text
 _HIDDEN = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
@@ -149,3 +152,12 @@ def _parsed_text(fragment: str) -> str:
 def collapse_space(text: str) -> str:
     """Runs of whitespace (``str.isspace``, as ``\\s`` in a regex) become one space; trimmed."""
     return " ".join(text.split())
+
+
+def short_title(title: str) -> str:
+    """``title`` in at most MAX_TITLE characters: cut at a word, ending in "…"."""
+    if len(title) <= MAX_TITLE:
+        return title
+    cut = title[: MAX_TITLE - 1]
+    space = cut.rfind(" ", MAX_TITLE // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"

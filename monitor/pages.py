@@ -24,7 +24,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.extract import Article, extract_article
 from monitor.extract_meta import date_from_url, parse_date
-from monitor.normalize import canonical_url, collapse_space
+from monitor.normalize import canonical_url, collapse_space, short_title
 
 __all__ = ["Article", "PageLink", "decode_html", "discover_feeds", "extract_article", "find_links"]
 
@@ -156,7 +156,7 @@ def _link_title(anchor: LexborNode) -> str:
     if not text:
         image = anchor.css_first("img[alt]")
         text = collapse_space(image.attributes.get("alt") or "") if image else ""
-    return text
+    return short_title(text)
 
 
 def _same_site(url: str, base_url: str) -> bool:

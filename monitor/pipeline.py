@@ -30,7 +30,14 @@ from monitor.models import (
 )
 from monitor.normalize import canonical_url
 from monitor.polling import header_delay, next_failure_wait, next_success_wait
-from monitor.prepare import PollFacts, Prepared, judge, recent_items, sort_entries
+from monitor.prepare import (
+    PollFacts,
+    Prepared,
+    judge,
+    newest_entries,
+    recent_items,
+    sort_entries,
+)
 from monitor.redirects import same_origin
 from monitor.runtime import Runtime, due_by, write_to
 from monitor.schedule import format_duration, parse_cron
@@ -328,6 +335,7 @@ async def prepare_poll(
         parsed, feed_url = await read_feed(
             rt.fetcher, source, result, state.feed_url, unchanged=state.entry_hashes
         )
+    parsed = newest_entries(parsed, source.name)
     # a source that never stored an item knows none of its entries (a first poll): no read
     keys = [e.key for e in parsed.entries]
     known = rt.store.known_items(source.name, keys) if state.total_items else {}

@@ -7,6 +7,8 @@ parse worker on another core (``workers``); both give the same ``Prepared``.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +18,13 @@ from monitor.models import ChangedItem, Entry, FeedItem, NewItem, ParsedFeed
 from monitor.polling import publishing_gap
 from monitor.store import KnownItem, short_hash
 from monitor.stories import identify, index_keys
+
+logger = logging.getLogger(__name__)
+
+# Entries a poll reads at most. A feed listing more (an archive, or a hostile one:
+# 10 MB holds 100,000 minimal items) would cost seconds of CPU and hundreds of MB to
+# build, identify and store, and could flood a digest; the newest are kept.
+MAX_ENTRIES_PER_POLL = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,38 @@ class Sorted:
     changed: dict[str, FeedItem]  # stored, and the feed's text of it changed
     raw: dict[str, str]  # key -> raw hash, of the built entries
     refresh: dict[int, str]  # stored item id -> raw hash: spelled differently, same text
+
+
+def newest_entries(parsed: ParsedFeed, source: str) -> ParsedFeed:
+    """``parsed`` with at most MAX_ENTRIES_PER_POLL entries: the newest, in feed order.
+
+    When every entry has a date, the newest by date are kept (a feed may list its
+    newest last); otherwise the first ones, as most feeds list the newest first. The
+    entries left out still count in ``size`` and ``dates`` (``skipped_dates``), and
+    the document's entry hashes are dropped, so the next poll reads every entry
+    again rather than skip the left-out ones as read.
+    """
+    entries = parsed.entries
+    if len(entries) <= MAX_ENTRIES_PER_POLL:
+        return parsed
+    dated = [(e.published_at, -n) for n, e in enumerate(entries) if e.published_at is not None]
+    if len(dated) == len(entries):  # newest first; among equal dates, feed order
+        kept = {-minus_n for _date, minus_n in sorted(dated, reverse=True)[:MAX_ENTRIES_PER_POLL]}
+    else:
+        kept = set(range(MAX_ENTRIES_PER_POLL))
+    logger.warning(
+        "source=%s: the feed lists %d entries; only the newest %d are read",
+        source, parsed.size, MAX_ENTRIES_PER_POLL,
+    )  # fmt: skip
+    return dataclasses.replace(
+        parsed,
+        entries=tuple(e for n, e in enumerate(entries) if n in kept),
+        skipped_dates=(
+            *parsed.skipped_dates,
+            *(e.published_at for n, e in enumerate(entries) if n not in kept),
+        ),
+        entry_hashes=None,
+    )
 
 
 def sort_entries(entries: Sequence[Entry], known: Mapping[str, KnownItem]) -> Sorted:

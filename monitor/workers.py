@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.matching import Matcher
-from monitor.prepare import PollFacts, Prepared, prepare_parsed
+from monitor.prepare import PollFacts, Prepared, newest_entries, prepare_parsed
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def _prepare_in_worker(job: FeedJob) -> Prepared | None:
         if job.known_feed is None and looks_like_html(job.body):
             return None  # discovery fetches: the main process does it
         raise
+    parsed = newest_entries(parsed, job.source)
     keys = [e.key for e in parsed.entries]
     known = worker.own_store().known_items(job.source, keys) if job.stored_before else {}
     return prepare_parsed(worker.matcher, parsed, known, job.now, job.max_age)
