@@ -31,7 +31,13 @@ from monitor.feed_guard import (
     refuse_expanding_entities,
 )
 from monitor.models import Entry, FeedItem, ParsedFeed
-from monitor.normalize import canonical_url, collapse_space, html_to_text, short_title
+from monitor.normalize import (
+    canonical_url,
+    collapse_space,
+    html_to_text,
+    short_text,
+    short_title,
+)
 from monitor.polling import feed_delay
 
 
@@ -187,10 +193,10 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
         url=link,
         canonical_url=canonical,
         title=title,
-        summary=summary,
+        summary=short_text(summary),
         published_at=published_at(entry),
         language=_language(entry.get("language")) or feed_language,
-        content=content,
+        content=short_text(content),
     )
 
 
@@ -260,10 +266,10 @@ def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) 
         url=link,
         canonical_url=canonical,
         title=title,
-        summary=summary,
+        summary=short_text(summary),
         published_at=published,
         language=_language(entry.get("language")) or feed_language,
-        content=content,
+        content=short_text(content),
     )
 
 

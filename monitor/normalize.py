@@ -29,10 +29,12 @@ __all__ = [
     "collapse_space",
     "html_to_text",
     "is_tracking_param",
+    "short_text",
     "short_title",
 ]
 
 MAX_TITLE = 500  # characters of a title kept (headlines run to ~200; a hostile one to MBs)
+MAX_TEXT = 500_000  # characters of an item's summary or content kept, as of article text
 
 # raw-text and template elements whose content is not visible text
 _HIDDEN = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
@@ -161,3 +163,11 @@ def short_title(title: str) -> str:
     cut = title[: MAX_TITLE - 1]
     space = cut.rfind(" ", MAX_TITLE // 2)
     return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
+def short_text(text: str) -> str:
+    """``text`` in at most MAX_TEXT characters, cut at a word (long reads run to ~100,000)."""
+    if len(text) <= MAX_TEXT:
+        return text
+    space = text.rfind(" ", MAX_TEXT - 1000, MAX_TEXT + 1)
+    return text[: space if space > 0 else MAX_TEXT].rstrip()

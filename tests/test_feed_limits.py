@@ -16,7 +16,7 @@ from monitor.feed_guard import MAX_LENIENT_TAGS
 from monitor.feeds import parse_feed
 from monitor.models import Entry as ParsedEntry
 from monitor.models import FeedItem, ParsedFeed
-from monitor.normalize import MAX_TITLE, short_title
+from monitor.normalize import MAX_TEXT, MAX_TITLE, short_text, short_title
 from monitor.pages import find_links
 from monitor.prepare import MAX_ENTRIES_PER_POLL, newest_entries
 from tests.conftest import run_cli
@@ -109,6 +109,20 @@ def test_titles_of_feeds_json_feeds_and_listing_links_are_capped() -> None:
     )
     (link,) = find_links(page, "https://x.org/news")
     assert len(link.title) <= MAX_TITLE and link.title.endswith("…")
+
+
+def test_item_text_is_cut_at_a_word_to_the_article_limit() -> None:
+    assert short_text("visa talks") == "visa talks"
+    cut = short_text("Cuba visa talks " * 100_000)
+    assert len(cut) <= MAX_TEXT and cut.endswith("talks"), cut[-20:]
+    assert short_text("z" * (MAX_TEXT + 5)) == "z" * MAX_TEXT  # no word to cut at
+    words = "Cuba visa talks " * 50_000  # 800,000 characters
+    body = rss("Feed", [Entry("Long", "https://x.org/a/1", f"<p>{words}</p>")])
+    (item,) = parse_feed(body, "https://x.org/feed").items
+    assert MAX_TEXT - 20 <= len(item.summary) <= MAX_TEXT and item.summary.startswith("Cuba visa")
+    json_body = '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "summary": "s", "content_text": "%s"}]}'
+    (json_item,) = parse_feed((json_body % words).encode(), "https://x.org/f.json").items
+    assert MAX_TEXT - 20 <= len(json_item.content) <= MAX_TEXT
 
 
 def broken(count: int) -> bytes:
