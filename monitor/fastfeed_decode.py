@@ -26,10 +26,8 @@ def decode(body: bytes, headers: Mapping[str, str] | None) -> str | None:
     data = body[3:] if bom else body
     if data[:2] in _OTHER_BOMS:
         return None
-    match = _ENCODING.match(declaration_line(data))
-    try:
-        declared = match.group(1).decode("utf-8").lower() if match else ""
-    except UnicodeDecodeError:
+    declared = declared_encoding(data)
+    if declared is None:
         return None
     content_type = (headers.get("content-type") if headers else None) or ""
     mime, charset = _content_type(content_type)
@@ -46,7 +44,7 @@ def decode(body: bytes, headers: Mapping[str, str] | None) -> str | None:
         return None  # feedparser has its own rules for disagreeing charsets
     try:
         text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):  # UnicodeError: a codec that is no charset (idna)
         return None
     if _XML_DECL.match(text):
         text = _XML_DECL.sub("<?xml version='1.0' encoding='utf-8'?>", text)
@@ -55,6 +53,16 @@ def decode(body: bytes, headers: Mapping[str, str] | None) -> str | None:
     # A DOCTYPE (feedparser rewrites it and its entities; expat would expand them) can
     # only be spelled this way; one inside CDATA or text falls back too, harmlessly.
     return None if "<!DOCTYPE" in text else text
+
+
+def declared_encoding(body: bytes) -> str | None:
+    """The encoding the XML declaration names, lower-case ("" if none; None: not UTF-8)."""
+    data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
+    match = _ENCODING.match(declaration_line(data))
+    try:
+        return match.group(1).decode("utf-8").lower() if match else ""
+    except UnicodeDecodeError:
+        return None
 
 
 def declaration_line(data: bytes) -> bytes:

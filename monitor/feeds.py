@@ -23,8 +23,10 @@ from urllib.parse import urljoin
 import feedparser
 
 from monitor import fastfeed
+from monitor.charsets import is_foreign, without_foreign_charset
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
+from monitor.fastfeed_decode import declared_encoding
 from monitor.feed_guard import (
     MAX_LENIENT_TAGS,
     cut_after_declaration,
@@ -72,6 +74,10 @@ def _parse(
         raise ParseError("empty response: no feed in the body")
     if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return parse_json_feed(body, url)
+    declared = declared_encoding(body)
+    if declared and is_foreign(declared):
+        raise ParseError(f"the feed declares the encoding {declared!r}, which is not a charset")
+    headers = without_foreign_charset(headers)  # as if the server had named none
     parsed = fastfeed.parse_fast(body, url, headers, unchanged) if fast else None
     return parsed if parsed is not None else _parse_with_feedparser(body, url, headers)
 

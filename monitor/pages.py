@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from monitor.charsets import is_foreign
 from monitor.extract import Article, extract_article
 from monitor.extract_meta import date_from_url, parse_date
 from monitor.normalize import canonical_url, collapse_space, short_title
@@ -77,6 +78,8 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         meta = _META_CHARSET.search(body[:4096])
         if meta:
             declared = meta.group(1).decode("ascii", "replace").lower()
+    if declared is not None and is_foreign(declared):
+        declared = None  # "idna", "punycode": no charset at all
     if declared is None or declared in _SINGLE_BYTE or declared in ("utf-8", "utf8"):
         try:
             return body.decode("utf-8")
