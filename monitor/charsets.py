@@ -32,8 +32,10 @@ def is_foreign(name: str) -> bool:
     """
     try:
         return codecs.lookup(name).name in NOT_CHARSETS
-    except (LookupError, ValueError):  # unknown; or a name with a NUL in it
+    except LookupError:
         return False
+    except ValueError:  # a NUL in the name: no charset is spelled so
+        return True
 
 
 def without_foreign_charset(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:

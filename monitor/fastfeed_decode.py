@@ -44,7 +44,7 @@ def decode(body: bytes, headers: Mapping[str, str] | None) -> str | None:
         return None  # feedparser has its own rules for disagreeing charsets
     try:
         text = data.decode(encoding)
-    except (UnicodeError, LookupError):  # UnicodeError: a codec that is no charset (idna)
+    except (ValueError, LookupError):  # UnicodeError; a name with a NUL in it
         return None
     if _XML_DECL.match(text):
         text = _XML_DECL.sub("<?xml version='1.0' encoding='utf-8'?>", text)
@@ -94,5 +94,5 @@ def _content_type(value: str) -> tuple[str, str]:
 def _same(a: str, b: str) -> bool:
     try:
         return codecs.lookup(a).name == codecs.lookup(b).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL in it
         return False

@@ -82,6 +82,13 @@ def _parse(
     return parsed if parsed is not None else _parse_with_feedparser(body, url, headers)
 
 
+# What feedparser 6.0 was seen to raise on broken feeds (a fuzzing run, ad hoc):
+# ``&#99999999;`` and ``&#xD800;`` (ValueError, UnicodeEncodeError), an empty
+# ``<width>`` (TypeError), bytes its own charset sniffing could not decode
+# (UnicodeDecodeError), stray end tags (IndexError, KeyError).
+_FEEDPARSER_FAULTS = (ArithmeticError, LookupError, TypeError, ValueError, AttributeError)
+
+
 def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | None) -> ParsedFeed:
     response_headers = {"content-location": url}
     if headers and headers.get("content-type"):
@@ -93,7 +100,10 @@ def _parse_with_feedparser(body: bytes, url: str, headers: Mapping[str, str] | N
     # a stream, never the bytes themselves: feedparser opens bytes that name a file
     # (a feed answering "/etc/passwd" or "/dev/zero" would be read from this machine)
     stream = io.BytesIO(cut_after_declaration(body))
-    parsed = feedparser.parse(stream, response_headers=response_headers, sanitize_html=False)
+    try:
+        parsed = feedparser.parse(stream, response_headers=response_headers, sanitize_html=False)
+    except _FEEDPARSER_FAULTS as exc:  # it means to never raise, but bad input can make it
+        raise ParseError(f"the feed could not be read: feedparser failed ({exc!r})") from None
     if not parsed.get("version") and not parsed.entries:
         raise ParseError(_not_a_feed(body, parsed))
     return feed_from_entries(parsed.feed, parsed.entries, url)
@@ -117,11 +127,11 @@ def feed_from_entries(
         # one key twice: only the first is stored, so a later poll must not skip the
         # other as "read before"
         entry_hashes = None
-    title = short_title(collapse_space(html_to_text(feed.get("title", "")))) or None
+    title = short_title(collapse_space(html_to_text(_str(feed, "title")))) or None
     delay = feed_delay(
-        feed.get("ttl"),
-        feed.get("sy_updateperiod"),
-        feed.get("sy_updatefrequency"),
+        _str(feed, "ttl"),
+        _str(feed, "sy_updateperiod"),
+        _str(feed, "sy_updatefrequency"),
     )
     return ParsedFeed(
         title=title,
@@ -157,7 +167,7 @@ def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
 
 def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
     """The entry's key and raw hash now; its normalised item when ``build()`` is called."""
-    link = entry.get("link") or None
+    link = _str(entry, "link") or None
     key = entry.get("id") or (canonical_url(link) if link else None)
     raw = "\x1f".join(
         (
@@ -179,14 +189,14 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
-    link = entry.get("link") or None
+    link = _str(entry, "link") or None
     canonical = canonical_url(link) if link else None
-    title = short_title(html_to_text(entry.get("title", "")))
-    raw_summary = entry.get("summary", "")
+    title = short_title(html_to_text(_str(entry, "title")))
+    raw_summary = _str(entry, "summary")
     summary = html_to_text(raw_summary)
     content = ""
     for part in entry.get("content", []) or []:
-        value = part.get("value", "")
+        value = _str(part, "value")
         # feedparser (and the fast reader) copy the first content into a missing summary
         text = summary if value == raw_summary else html_to_text(value)
         if len(text) > len(content):
@@ -204,6 +214,12 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
         language=_language(entry.get("language")) or feed_language,
         content=short_text(content),
     )
+
+
+def _str(mapping: Mapping[str, Any], key: str) -> str:
+    """A text field of feedparser's: "" when missing or not text (it can leave None)."""
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def published_at(entry: Mapping[str, Any]) -> datetime | None:

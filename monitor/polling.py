@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?([0-9]+)", re.IGNORECASE)
+_COUNT = re.compile(r"[0-9]+")  # ASCII only: "²" is a digit to str.isdigit, not to int()
+LONGEST_HINT = timedelta(days=3650)  # a longer wait asked for counts as this (max_backoff caps it)
 _SY_PERIODS = {
     "hourly": timedelta(hours=1),
     "daily": timedelta(days=1),
@@ -37,7 +39,7 @@ def header_delay(headers: Mapping[str, str], now: datetime) -> timedelta | None:
         return None
     match = _MAX_AGE.search(cache_control)
     if match:
-        return timedelta(seconds=int(match.group(1)))
+        return _times(match.group(1), timedelta(seconds=1))
     expires = headers.get("expires")
     if expires:
         try:
@@ -55,14 +57,28 @@ def feed_delay(
 ) -> timedelta | None:
     """RSS ``<ttl>`` (minutes) or ``sy:updatePeriod`` / ``sy:updateFrequency``."""
     delays = []
-    if ttl and ttl.strip().isdigit():
-        delays.append(timedelta(minutes=int(ttl.strip())))
+    ttl_delay = _times(ttl.strip(), timedelta(minutes=1)) if ttl else None
+    if ttl_delay is not None:
+        delays.append(ttl_delay)
     if update_period and update_period.strip().lower() in _SY_PERIODS:
         period = _SY_PERIODS[update_period.strip().lower()]
         text = (update_frequency or "").strip()
-        frequency = int(text) if text.isdigit() else 1
+        frequency = min(int(text[:7]), 10**6) if _COUNT.fullmatch(text) else 1
         delays.append(period / max(1, frequency))
     return max(delays) if delays else None
+
+
+def _times(count: str, unit: timedelta) -> timedelta | None:
+    """``count`` units (ASCII digits, else None), at most LONGEST_HINT.
+
+    A header or feed may say ``max-age=99999999999999999999``: that is "a long time",
+    not an overflow (nor, past 4,300 digits, a ValueError from ``int``).
+    """
+    if not _COUNT.fullmatch(count):
+        return None
+    if len(count) > 12 or int(count) >= LONGEST_HINT / unit:
+        return LONGEST_HINT
+    return unit * int(count)
 
 
 def publishing_gap(dates: Iterable[datetime | None]) -> timedelta | None:
