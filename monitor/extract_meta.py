@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
+
+from monitor.urls import resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +329,11 @@ def _canonical(tree: LexborHTMLParser, meta: _Meta, url: str | None) -> str | No
     href = href or meta.values.get("og:url")
     if not href:
         return None
-    resolved = urljoin(url, href) if url else href
-    return resolved if urlsplit(resolved).scheme in ("http", "https") else None
+    resolved = resolve(url, href) if url else href
+    try:
+        return resolved if resolved and urlsplit(resolved).scheme in ("http", "https") else None
+    except ValueError:  # an href that is no URL ("http://[::1")
+        return None
 
 
 def _language(tree: LexborHTMLParser, meta: _Meta) -> str | None:

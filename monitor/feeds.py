@@ -18,7 +18,6 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
@@ -37,6 +36,7 @@ from monitor.normalize import (
     canonical_url,
     collapse_space,
     html_to_text,
+    resolve,
     short_text,
     short_title,
 )
@@ -270,7 +270,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
 def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
     link = _text(entry.get("url")) or _text(entry.get("external_url")) or None
     if link:
-        link = urljoin(feed_url, link)
+        link = resolve(feed_url, link)
     canonical = canonical_url(link) if link else None
     title = short_title(html_to_text(_text(entry.get("title"))))
     summary = html_to_text(_text(entry.get("summary")))

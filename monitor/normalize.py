@@ -19,6 +19,7 @@ from monitor.urls import (
     canonical_from_page,
     canonical_url,
     is_tracking_param,
+    resolve,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "collapse_space",
     "html_to_text",
     "is_tracking_param",
+    "resolve",
     "short_text",
     "short_title",
 ]

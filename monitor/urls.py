@@ -32,6 +32,7 @@ __all__ = [
     "canonical_from_page",
     "canonical_url",
     "is_tracking_param",
+    "resolve",
 ]
 
 # Query parameters that only say where a click came from. A link that differs from
@@ -142,6 +143,18 @@ def canonical_url(url: str) -> str:
         return canonical
     except ValueError:  # urlsplit on a broken IPv6 host, a port out of range, IDNA
         return url
+
+
+def resolve(base: str, href: str) -> str | None:
+    """``href`` made absolute against ``base``; None when either is not a URL.
+
+    ``urljoin`` raises ValueError on a broken IPv6 host (``http://[::1``), which any
+    page or feed may hold in a link.
+    """
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return None
 
 
 def canonical_from_page(page_canonical: str | None, fetched_url: str) -> str | None:
