@@ -294,6 +294,8 @@ class Fetcher:
                     ) from None
                 except httpx.InvalidURL as exc:
                     raise FetchError(f"invalid URL: {exc}") from None
+                except httpx.DecodingError as exc:  # bodies are decoded here (``decode``)
+                    raise FetchError(f"could not decode the body: {exc}") from None
                 except ProxyUnusable as exc:  # the environment's proxy: no retry mends it
                     raise FetchError(str(exc)) from None
                 except httpx.TransportError as exc:
@@ -326,8 +328,12 @@ class Fetcher:
         status = response.status_code
         if status == 304:
             # read the (empty) body: a response closed before its end closes the
-            # connection, and every 304 of a warm pass would cost a new one
-            await response.aread()
+            # connection, and every 304 of a warm pass would cost a new one. Raw: a
+            # 304 naming content codings ("br, zstd") has no body to decode, and
+            # httpx's decoders fail on that ("Zstandard data is incomplete")
+            if not response.is_stream_consumed:  # else built in memory (MockTransport)
+                async for _chunk in response.aiter_raw():
+                    pass
             return FetchResult(
                 url=str(response.url),
                 status=304,

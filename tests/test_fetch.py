@@ -253,3 +253,40 @@ async def test_cookies_live_for_one_fetch_and_its_redirects() -> None:
         await fetcher.fetch("https://x.org/feed")
         await fetcher.fetch("https://x.org/feed")
     assert [r.headers.get("cookie") for r in seen] == [None, None]
+
+
+async def test_a_304_naming_content_codings_is_read_raw_and_keeps_its_connection() -> None:
+    """A 304 has no body, whatever its Content-Encoding says. Read through httpx's
+    decoders, "br, zstd, deflate" raised DecodingError ("Zstandard data is
+    incomplete") out of the fetch: found by a fuzzing server, an internal error on
+    every poll of such a source."""
+    connections = 0
+    answer = (
+        b'HTTP/1.1 304 Not Modified\r\nContent-Encoding: br, zstd, deflate\r\nETag: "v1"\r\n\r\n'
+    )
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            for _ in range(2):  # bounded: this test asks twice
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer)
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = HttpSettings(timeout=2.0, allow_private_networks=True, retries=0)
+    try:
+        async with Fetcher(settings) as fetcher:
+            for _ in range(2):
+                result = await fetcher.fetch(f"http://127.0.0.1:{port}/feed", etag='"v1"')
+                assert (result.status, result.etag, result.body) == (304, '"v1"', b"")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert connections == 1
