@@ -149,6 +149,25 @@ async def test_an_endless_answer_is_not_read_past_its_start(
     assert [p.path for p in hooks.posts()] == ["/flood"]
 
 
+@pytest.mark.parametrize("status", [200, 503])
+async def test_an_answer_whose_body_does_not_decode_is_judged_by_its_status(
+    hooks: HTTPFixture, tmp_path: Path, status: int
+) -> None:
+    """A 200 with a body that is not the gzip it claims raised httpx's DecodingError,
+    taken for a network error: the delivery, already accepted, was sent again (a chat
+    message posted twice). The status decides; the body is kept as far as it decoded."""
+    hooks.answer_posts((status, {"Content-Encoding": "gzip"}, b"not gzip at all"))
+    config = WebhookChannelConfig(name="hook", type="webhook", url=hooks.url("/in"))
+    async with httpx.AsyncClient() as client:
+        channel = WebhookChannel(config, context(client, tmp_path))
+        if status == 200:
+            await channel.send(DIGEST, Progress())
+        else:
+            with pytest.raises(TransientDeliveryError, match="channel hook: HTTP 503"):
+                await channel.send(DIGEST, Progress())
+    assert len(hooks.posts()) == 1
+
+
 async def test_a_trickled_answer_times_out_as_a_whole(hooks: HTTPFixture, tmp_path: Path) -> None:
     """16 bytes every 0.1 s never trips a per-read timeout; the channel's ``timeout``
     covers the whole exchange."""

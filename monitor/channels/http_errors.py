@@ -3,7 +3,8 @@
 ``post`` keeps at most ``MAX_ANSWER`` bytes of an answer's body (what a service says
 about a failure is short) and gives the whole exchange the channel's ``timeout``: an
 endpoint that answers with an endless body, or trickles it, costs no more memory or
-time than that.
+time than that. A body that does not decode is kept as far as it did: the status
+decides whether the delivery went through.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ async def post(
         async with asyncio.timeout(seconds):
             exchange = http.stream("POST", url, content=content, headers=headers, timeout=seconds)
             async with exchange as answer:
-                async for chunk in answer.aiter_bytes():
-                    kept += chunk
-                    if len(kept) >= MAX_ANSWER:
-                        break  # the rest is never read: the connection is closed
+                try:
+                    async for chunk in answer.aiter_bytes():
+                        kept += chunk
+                        if len(kept) >= MAX_ANSWER:
+                            break  # the rest is never read: the connection is closed
+                except httpx.DecodingError:
+                    pass  # not the gzip (br, zstd) it claims: the status still says it all
     except TimeoutError:
         raise httpx.ReadTimeout(f"no whole answer within {seconds:g} s") from None
     copied = [(k, v) for k, v in answer.headers.raw if k.lower() not in _NOT_COPIED]  # as sent
