@@ -82,7 +82,7 @@ def _parse(
     return parsed if parsed is not None else _parse_with_feedparser(body, url, headers)
 
 
-# What feedparser 6.0 was seen to raise on broken feeds (a fuzzing run, ad hoc):
+# What feedparser 6.0 was seen to raise on broken feeds (``scripts/fuzz.py feeds``):
 # ``&#99999999;`` and ``&#xD800;`` (ValueError, UnicodeEncodeError), an empty
 # ``<width>`` (TypeError), bytes its own charset sniffing could not decode
 # (UnicodeDecodeError), stray end tags (IndexError, KeyError).

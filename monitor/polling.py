@@ -63,8 +63,7 @@ def feed_delay(
     if update_period and update_period.strip().lower() in _SY_PERIODS:
         period = _SY_PERIODS[update_period.strip().lower()]
         text = (update_frequency or "").strip()
-        frequency = min(int(text[:7]), 10**6) if _COUNT.fullmatch(text) else 1
-        delays.append(period / max(1, frequency))
+        delays.append(period / max(1, _count(text) or 1))
     return max(delays) if delays else None
 
 
@@ -74,11 +73,18 @@ def _times(count: str, unit: timedelta) -> timedelta | None:
     A header or feed may say ``max-age=99999999999999999999``: that is "a long time",
     not an overflow (nor, past 4,300 digits, a ValueError from ``int``).
     """
-    if not _COUNT.fullmatch(count):
+    number = _count(count)
+    if number is None:
         return None
-    if len(count) > 12 or int(count) >= LONGEST_HINT / unit:
-        return LONGEST_HINT
-    return unit * int(count)
+    return LONGEST_HINT if number >= LONGEST_HINT / unit else unit * number
+
+
+def _count(text: str) -> int | None:
+    """ASCII digits as a number, at most 10**12 (None: not only ASCII digits)."""
+    if not _COUNT.fullmatch(text):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 12 else 10**12
 
 
 def publishing_gap(dates: Iterable[datetime | None]) -> timedelta | None:

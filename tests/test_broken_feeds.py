@@ -59,7 +59,7 @@ def test_a_field_feedparser_leaves_none_reads_as_empty() -> None:
             b"<sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>"
             + b"9" * 5000  # past int()'s 4,300 digits
             + b"</sy:updateFrequency>",
-            timedelta(days=1) / 10**6,
+            timedelta(days=1) / 10**12,  # counted as 10**12: no floor to speak of
         ),
         (b"<ttl>30</ttl>", timedelta(minutes=30)),
     ],
@@ -77,6 +77,8 @@ def test_hint_counts_are_ascii_digits_capped_at_the_longest_hint() -> None:
     assert header_delay({"cache-control": "max-age=٣"}, now) is None  # Arabic-Indic three
     assert header_delay({"cache-control": "max-age=600"}, now) == timedelta(minutes=10)
     assert feed_delay(str(10**9), None, None) == LONGEST_HINT
+    assert feed_delay("0" * 20 + "5", None, None) == timedelta(minutes=5)  # leading zeros
+    assert feed_delay(None, "daily", "00000000012") == timedelta(hours=2)
 
 
 def test_a_server_asking_for_forever_is_still_polled_and_stored(
