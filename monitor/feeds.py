@@ -127,11 +127,11 @@ def feed_from_entries(
         # one key twice: only the first is stored, so a later poll must not skip the
         # other as "read before"
         entry_hashes = None
-    title = short_title(collapse_space(html_to_text(_str(feed, "title")))) or None
+    title = short_title(collapse_space(html_to_text(_text(feed.get("title"))))) or None
     delay = feed_delay(
-        _str(feed, "ttl"),
-        _str(feed, "sy_updateperiod"),
-        _str(feed, "sy_updatefrequency"),
+        _text(feed.get("ttl")),
+        _text(feed.get("sy_updateperiod")),
+        _text(feed.get("sy_updatefrequency")),
     )
     return ParsedFeed(
         title=title,
@@ -167,7 +167,7 @@ def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
 
 def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
     """The entry's key and raw hash now; its normalised item when ``build()`` is called."""
-    link = _str(entry, "link") or None
+    link = _text(entry.get("link")) or None
     key = entry.get("id") or (canonical_url(link) if link else None)
     raw = "\x1f".join(
         (
@@ -189,14 +189,14 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
-    link = _str(entry, "link") or None
+    link = _text(entry.get("link")) or None
     canonical = canonical_url(link) if link else None
-    title = short_title(html_to_text(_str(entry, "title")))
-    raw_summary = _str(entry, "summary")
+    title = short_title(html_to_text(_text(entry.get("title"))))
+    raw_summary = _text(entry.get("summary"))
     summary = html_to_text(raw_summary)
     content = ""
     for part in entry.get("content", []) or []:
-        value = _str(part, "value")
+        value = _text(part.get("value"))
         # feedparser (and the fast reader) copy the first content into a missing summary
         text = summary if value == raw_summary else html_to_text(value)
         if len(text) > len(content):
@@ -214,12 +214,6 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
         language=_language(entry.get("language")) or feed_language,
         content=short_text(content),
     )
-
-
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    """A text field of feedparser's: "" when missing or not text (it can leave None)."""
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def published_at(entry: Mapping[str, Any]) -> datetime | None:
@@ -296,6 +290,8 @@ def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) 
 
 
 def _text(value: object) -> str:
+    """A field as text: a string as is, a number written out, else "" (feedparser can
+    leave None; JSON can hold anything)."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -33,6 +33,7 @@ __all__ = [
     "resolve",
     "short_text",
     "short_title",
+    "shorten",
 ]
 
 MAX_TITLE = 500  # characters of a title kept (headlines run to ~200; a hostile one to MBs)
@@ -158,13 +159,18 @@ def collapse_space(text: str) -> str:
     return " ".join(text.split())
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary and ending in "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 1)]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > len(cut) // 2 else cut).rstrip() + "…"
+
+
 def short_title(title: str) -> str:
-    """``title`` in at most MAX_TITLE characters: cut at a word, ending in "…"."""
-    if len(title) <= MAX_TITLE:
-        return title
-    cut = title[: MAX_TITLE - 1]
-    space = cut.rfind(" ", MAX_TITLE // 2)
-    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+    """``title`` in at most MAX_TITLE characters (``shorten``)."""
+    return shorten(title, MAX_TITLE)
 
 
 def short_text(text: str) -> str:

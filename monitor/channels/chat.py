@@ -30,6 +30,7 @@ from monitor.channels.http_errors import (
 )
 from monitor.config_channels import ChatWebhookConfig, TelegramChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from monitor.normalize import shorten
 from monitor.render import RenderedDigest, RenderedEntry, mark, web_link
 
 ELLIPSIS = "…"
@@ -95,15 +96,6 @@ def plan(digest: RenderedDigest, fits: Callable[[Part], bool]) -> list[Part]:
         Part(digest.subject, tuple(chunk), n, total, digest.more if n == total else 0)
         for n, chunk in enumerate(chunks, 1)
     ]
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` within ``limit`` characters, cut at a word boundary and ending in "…"."""
-    if len(text) <= limit:
-        return text
-    cut = text[: max(0, limit - 1)]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > len(cut) // 2 else cut).rstrip() + ELLIPSIS
 
 
 def fit(entry: RenderedEntry, render: Callable[[RenderedEntry], T], ok: Callable[[T], bool]) -> T:

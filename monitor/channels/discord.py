@@ -26,10 +26,10 @@ from monitor.channels.chat import (
     markdown_escaper,
     markdown_link,
     meta_text,
-    shorten,
 )
 from monitor.channels.http_errors import retry_after_seconds
 from monitor.config import DiscordChannelConfig
+from monitor.normalize import shorten
 from monitor.render import RenderedEntry
 
 MAX_EMBEDS = 10
