@@ -44,14 +44,13 @@ def without_foreign_charset(headers: Mapping[str, str] | None) -> Mapping[str, s
     content_type = headers.get("content-type") if headers else None
     if not headers or not content_type or "charset" not in content_type.lower():
         return headers
-    kept = [
-        part
-        for part in content_type.split(";")
-        if not (
-            part.partition("=")[0].strip().lower() == "charset"
-            and is_foreign(part.partition("=")[2].strip().strip("\"'"))
-        )
-    ]
-    if len(kept) == len(content_type.split(";")):
+    parts = content_type.split(";")
+    kept = [part for part in parts if not _names_foreign_charset(part)]
+    if len(kept) == len(parts):
         return headers
     return {**headers, "content-type": ";".join(kept)}
+
+
+def _names_foreign_charset(parameter: str) -> bool:
+    key, _, value = parameter.partition("=")
+    return key.strip().lower() == "charset" and is_foreign(value.strip().strip("\"'"))

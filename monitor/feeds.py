@@ -144,22 +144,24 @@ def feed_from_entries(
 
 
 def _not_a_feed(body: bytes, parsed: Any) -> str:
+    problem = parsed.get("bozo_exception")
+    detail = f" ({problem})" if problem else ""
+    return _sent_instead(body) or f"not an RSS or Atom feed{detail}"
+
+
+def _sent_instead(body: bytes) -> str | None:
+    """What the server sent when its body plainly is no feed (an HTML page, JSON)."""
     head = body[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "not an RSS or Atom feed: the server sent an HTML page"
     if head.startswith((b"{", b"[")):
         return "not an RSS or Atom feed: the server sent JSON"
-    problem = parsed.get("bozo_exception")
-    detail = f" ({problem})" if problem else ""
-    return f"not an RSS or Atom feed{detail}"
+    return None
 
 
 def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
     """Why a body the fast reader declined is not given to feedparser either."""
-    problem = _not_a_feed(body, {})
-    if problem != "not an RSS or Atom feed":  # an HTML page, JSON: say that instead
-        return problem
-    return (
+    return _sent_instead(body) or (
         f"not a well-formed feed, and too large to read leniently: {tags:,} tags (at most "
         f"{MAX_LENIENT_TAGS:,}); the publisher must fix the feed's XML"
     )
