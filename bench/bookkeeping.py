@@ -9,12 +9,14 @@ an UPDATE).  A warm pass makes both for every source, from the event loop, so th
 are part of its CPU per feed.  This measures them on a SQLite store of N sources:
 
 * ``Store``, in transactions of ``--batch`` writes (``WriteBatch`` joins the writes of
-  one turn of the event loop; a warm pass of 1,000 feeds averages ~2.4 per turn);
-* the same SQL statements, compiled once by SQLAlchemy for SQLite, sent straight to
-  the ``sqlite3`` cursor of the same transactions: what SQLite itself costs, with no
-  SQLAlchemy execution, bind or result processing, and no ``SourceState`` built.
-
-The difference is what SQLAlchemy Core and the store's Python add per statement.
+  one turn of the event loop; a warm pass of 1,000 feeds averages ~2.4 per turn).
+  Since the store runs these two statements as ``driver_sql.DriverStatement`` (the
+  statement compiled once, the types' processors looked up once, the driver's cursor);
+* the same statements through SQLAlchemy's ``Connection.execute``, in the same
+  transactions, with the claim's row made into a ``SourceState``: how the store made
+  them before;
+* the same SQL, sent straight to the ``sqlite3`` cursor with the values pre-formatted:
+  what SQLite itself costs, with no bind or result processing and no ``SourceState``.
 
     .venv/bin/python bench/bookkeeping.py                   # 1,000 sources, batches of 4
     .venv/bin/python bench/bookkeeping.py --batch 1 --runs 7
@@ -36,7 +38,9 @@ from typing import cast
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monitor.store import _NOT_MODIFIED, Store, _claim  # noqa: E402
+from sqlalchemy import Connection  # noqa: E402
+
+from monitor.store import _NOT_MODIFIED, Store, _claim, _source_state  # noqa: E402
 
 LEASE = timedelta(minutes=5)
 
@@ -72,6 +76,24 @@ def run(store: Store, names: list[str], batch: int) -> dict[str, float]:
     def record(name: str) -> None:
         store.record_not_modified(name, now=now, next_poll_at=now, etag='"e"')
 
+    def connection() -> Connection:
+        found = store._batch_connection()  # the transaction ``store.batch`` opened
+        assert found is not None
+        return found
+
+    def executed_claim(name: str) -> None:
+        values = {"c_name": name, "c_now": now, "c_due": due, "c_worker": store.worker,
+                  "c_until": now + LEASE}  # fmt: skip
+        row = connection().execute(_claim(True, False), values).first()
+        if row is None:
+            raise RuntimeError(f"{name} was not claimed")
+        _source_state(dict(row._mapping))
+
+    def executed_record(name: str) -> None:
+        values = {"p_name": name, "p_now": now, "p_next": now, "p_moved_to": None,
+                  "p_etag": '"e"', "p_last_modified": None}  # fmt: skip
+        connection().execute(_NOT_MODIFIED, values)
+
     def cursor() -> sqlite3.Cursor:
         connection = store._batch_connection()  # the transaction ``store.batch`` opened
         assert connection is not None
@@ -94,6 +116,8 @@ def run(store: Store, names: list[str], batch: int) -> dict[str, float]:
     return {
         "claim, Store": _per_write(store, names, batch, claim),
         "not modified, Store": _per_write(store, names, batch, record),
+        "claim, Connection.execute": _per_write(store, names, batch, executed_claim),
+        "not modified, Connection.execute": _per_write(store, names, batch, executed_record),
         "claim, sqlite3 cursor": _per_write(store, names, batch, raw_claim),
         "not modified, sqlite3 cursor": _per_write(store, names, batch, raw_record),
     }

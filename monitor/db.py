@@ -37,9 +37,10 @@ from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from monitor import migrations
+from monitor.driver_sql import DriverStatement
 from monitor.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Database:
         # story keys held by so many items that they are no sign of one story, learnt
         # while storing (``store_items``); written only inside write transactions
         self._common_keys: set[int] = set()
+        self._driver_statements: dict[int, DriverStatement] = {}  # by id of the statement
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:
@@ -121,6 +123,18 @@ class Database:
                 yield
             finally:
                 self._batch = None
+
+    def _on_driver(self, statement: UpdateBase) -> DriverStatement:
+        """``statement`` compiled once for this database, to run on the driver's cursor.
+
+        For the hot statements of fixed shape only (``driver_sql``); each must be a
+        module-level or cached object, so that its id stays its own.
+        """
+        found = self._driver_statements.get(id(statement))
+        if found is None:
+            found = DriverStatement(statement, self.engine.dialect)
+            self._driver_statements[id(statement)] = found
+        return found
 
     def _batch_connection(self) -> Connection | None:
         """The transaction of ``batch`` when this thread is inside one (its writes join it)."""

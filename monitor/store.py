@@ -166,27 +166,30 @@ class Store(ItemQueries, DigestQueries, Database):
             "c_worker": self.worker,
             "c_until": now + lease,
         }
-        claim = _claim(due_before is not None, polled_before is not None)
+        claim = self._on_driver(_claim(due_before is not None, polled_before is not None))
         with self._tx() as conn:
-            row = conn.execute(claim, parameters).first()
-            if row is None:  # not claimable, or a source never seen: record it and try once more
+            rows = claim.run(conn, parameters)
+            if not rows:  # not claimable, or a source never seen: record it and try once more
                 added = conn.execute(
                     self._insert_ignore(conn, sources, "name"),
                     {"name": name, "url": url, "consecutive_failures": 0, "total_items": 0},
                 ).rowcount
-                row = conn.execute(claim, parameters).first() if added else None
-            if row is None:
+                rows = claim.run(conn, parameters) if added else []
+            if not rows:
                 return None
-            if row.url != url:  # the config points elsewhere now: validators belong to the old URL
+            row = dict(zip(claim.columns, rows[0], strict=True))
+            if row["url"] != url:  # the config points elsewhere now: validators are the old URL's
                 conn.execute(
                     update(sources).where(sources.c.name == name).values(url=url, **_OLD_URL_STATE)
                 )
-                row = conn.execute(select(sources).where(sources.c.name == name)).one()
+                row = dict(
+                    conn.execute(select(sources).where(sources.c.name == name)).one()._mapping
+                )
             return _source_state(row)
 
     def source_states(self) -> dict[str, SourceState]:
         with self._read() as conn:
-            return {r.name: _source_state(r) for r in conn.execute(select(sources))}
+            return {r.name: _source_state(dict(r._mapping)) for r in conn.execute(select(sources))}
 
     def next_polls(self) -> dict[str, datetime | None]:
         """Each stored source's next poll time (None: as soon as possible)."""
@@ -224,8 +227,8 @@ class Store(ItemQueries, DigestQueries, Database):
             self._refresh_raw_hashes(conn, raw_refresh or {})
             for changed in changed_items:
                 alerted += self._store_change(conn, changed, now)
-            conn.execute(
-                _POLL_SAVED,
+            self._on_driver(_POLL_SAVED).run(
+                conn,
                 {
                     "p_name": name,
                     "p_etag": etag,
@@ -311,28 +314,30 @@ class Store(ItemQueries, DigestQueries, Database):
             "p_last_modified": last_modified,
         }
         with self._tx() as conn:
-            conn.execute(_NOT_MODIFIED, parameters)
+            self._on_driver(_NOT_MODIFIED).run(conn, parameters)
 
 
-def _source_state(row: Any) -> SourceState:
+def _source_state(row: Mapping[str, Any]) -> SourceState:
     return SourceState(
-        name=row.name,
-        url=row.url,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        first_polled_at=row.first_polled_at,
-        last_polled_at=row.last_polled_at,
-        last_success_at=row.last_success_at,
-        next_poll_at=row.next_poll_at,
-        last_status=row.last_status,
-        last_error=row.last_error,
-        consecutive_failures=row.consecutive_failures,
-        total_items=row.total_items,
-        moved_to=row.moved_to,
-        publish_gap=timedelta(seconds=row.publish_gap) if row.publish_gap is not None else None,
-        body_hash=row.body_hash,
-        feed_url=row.feed_url,
-        last_new_at=row.last_new_at,
-        stale_reported=bool(row.stale_reported),
-        entry_hashes=row.entry_hashes,
+        name=row["name"],
+        url=row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        first_polled_at=row["first_polled_at"],
+        last_polled_at=row["last_polled_at"],
+        last_success_at=row["last_success_at"],
+        next_poll_at=row["next_poll_at"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        consecutive_failures=row["consecutive_failures"],
+        total_items=row["total_items"],
+        moved_to=row["moved_to"],
+        publish_gap=timedelta(seconds=row["publish_gap"])
+        if row["publish_gap"] is not None
+        else None,
+        body_hash=row["body_hash"],
+        feed_url=row["feed_url"],
+        last_new_at=row["last_new_at"],
+        stale_reported=bool(row["stale_reported"]),
+        entry_hashes=row["entry_hashes"],
     )
