@@ -170,7 +170,7 @@ def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
 def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
     """The entry's key and raw hash now; its normalised item when ``build()`` is called."""
     link = _text(entry.get("link")) or None
-    key = entry.get("id") or (canonical_url(link) if link else None)
+    key = _text(entry.get("id")) or (canonical_url(link) if link else None)
     raw = "\x1f".join(
         (
             str(entry.get("title", "")),
@@ -187,7 +187,7 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
     if key is None:  # no id and no link: the key comes from the normalised text
         item = build()
         return Entry(item.key, raw_hash, item.published_at, lambda: item)
-    return Entry(str(key), raw_hash, published_at(entry), build)
+    return Entry(key, raw_hash, published_at(entry), build)
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
@@ -205,9 +205,9 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
             content = text
     if content and len(content) <= len(summary):
         content = ""
-    key = entry.get("id") or canonical or _fallback_key(feed_url, title, summary)
+    key = _text(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary)
     return FeedItem(
-        key=str(key),
+        key=key,
         url=link,
         canonical_url=canonical,
         title=title,
@@ -231,7 +231,8 @@ def published_at(entry: Mapping[str, Any]) -> datetime | None:
 
 
 def _language(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    value = _text(value) if isinstance(value, str) else ""
+    if not value.strip():
         return None
     return value.strip().replace("_", "-").split("-")[0].lower() or None
 
@@ -293,9 +294,13 @@ def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) 
 
 def _text(value: object) -> str:
     """A field as text: a string as is, a number written out, else "" (feedparser can
-    leave None; JSON can hold anything)."""
+    leave None; JSON can hold anything).
+
+    Without NUL characters: a JSON ``\\u0000`` or a ``&#0;`` that feedparser reads
+    would reach titles, keys and URLs, and PostgreSQL refuses NUL in text.
+    """
     if isinstance(value, str):
-        return value
+        return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # JSON Feed 1.0 allowed numeric ids
     return ""

@@ -7,6 +7,8 @@ long wait, or as none."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,3 +102,65 @@ def test_a_server_asking_for_forever_is_still_polled_and_stored(
     assert "status=error" in line and "feedparser failed (ValueError" in line, line
     assert "internal error" not in result.stderr
     assert [i["title"] for i in written_items(tmp_path)] == ["Visa talks"]
+
+
+NUL_RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>T%(n)sx</title>'
+    b"<language>e%(n)sn</language><item><guid>g%(n)s1</guid>"
+    b"<link>https://x.org/a%(n)sb</link><title>Vi%(n)ssa talks</title>"
+    b"<description>D%(n)sesc &lt;b&gt;x%(n)s&lt;/b&gt;</description></item></channel></rss>"
+)
+NUL_JSON = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "T\0x",
+        "language": "e\0n",
+        "items": [
+            {
+                "id": "g\x001",
+                "url": "https://x.org/a\0b",
+                "title": "Vi\0sa <b>talks\0</b>",
+                "summary": "D\0esc x",
+                "content_text": "C\0ontent of the article, longer than its summary",
+            }
+        ],
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        NUL_RSS % {b"n": b"&#0;"},  # feedparser reads the reference as a NUL
+        NUL_RSS % {b"n": b"\0"},  # raw NUL bytes: not XML, read leniently
+        NUL_JSON,  # "\u0000" in JSON strings
+    ],
+    ids=["character-reference", "raw-byte", "json-feed"],
+)
+def test_nul_characters_never_reach_an_item(body: bytes) -> None:
+    """PostgreSQL refuses NUL in text, so a poll storing such an item would fail on
+    every pass there; the Atom and chat channels would have to strip it too."""
+    feed = parse_feed(body, "https://x.org/feed", {"content-type": "application/feed+json"})
+    (item,) = feed.items
+    assert (feed.title, feed.language) == ("Tx", "en")
+    assert item.title == "Visa talks"
+    assert item.url == item.canonical_url == "https://x.org/ab"
+    assert item.key.endswith("g1")
+    for value in (item.key, item.url, item.canonical_url, item.title, item.summary, item.content):
+        assert "\0" not in (value or "")
+
+
+def test_a_feed_with_nul_characters_is_stored_and_delivered(
+    web: HTTPFixture, tmp_path: Path
+) -> None:
+    web.routes["/nul.json"] = Route(NUL_JSON, content_type="application/feed+json")
+    result = once(write_config(tmp_path, config(source("nul", web.url("/nul.json")))))
+    assert result.returncode == 0, result.stderr
+    assert "source=nul status=ok items=1 new=1 matches=1" in result.stderr
+    (item,) = written_items(tmp_path)
+    assert (item["title"], item["url"]) == ("Visa talks", "https://x.org/ab")
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        stored = db.execute(
+            "SELECT item_key, url, canonical_url, title, summary, content, language FROM items"
+        ).fetchall()
+    assert stored and not any("\0" in (value or "") for row in stored for value in row)
