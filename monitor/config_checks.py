@@ -87,7 +87,7 @@ def check_references(settings: Settings) -> None:
                 problems.append(f"{key}.quiet_hours: {exc}")
         try:
             zone = ZoneInfo(sub.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             problems.append(f"{key}.timezone: unknown time zone {sub.timezone!r}")
             continue
         try:

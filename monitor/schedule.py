@@ -6,6 +6,7 @@ computes times; it never sleeps, reads a clock, or touches storage.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -16,6 +17,7 @@ from apscheduler.triggers.cron import CronTrigger
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _DURATION_WHOLE = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhd]\s*)+")
+_LONGEST = timedelta(days=36_525)  # 100 years: longer is a typo, and past it datetimes overflow
 
 
 def parse_duration(text: str | int | float) -> timedelta:
@@ -23,17 +25,22 @@ def parse_duration(text: str | int | float) -> timedelta:
 
     Raises ValueError with a message that shows the accepted forms.
     """
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError(f"expected a duration such as '15m', got {text!r}")
     if isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise ValueError(f"expected a duration such as '15m', got {text!r}")
         if text < 0:
             raise ValueError(f"a duration cannot be negative, got {text!r}")
-        return timedelta(seconds=text)
-    if not _DURATION_WHOLE.fullmatch(text):
+        seconds = float(text)
+    elif not _DURATION_WHOLE.fullmatch(text):
         raise ValueError(
             f"expected a duration: a number followed by s, m, h or d (such as '15m'), got {text!r}"
         )
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
+    else:
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
+    if seconds > _LONGEST.total_seconds():
+        raise ValueError(f"a duration can be at most 100 years, got {text!r}")
     return timedelta(seconds=seconds)
 
 

@@ -163,6 +163,21 @@ BAD_CONFIGS = [
         "sources[0] (feed-a).type", "'feed' or 'page'", id="unknown-source-type",
     ),
     pytest.param("[[sources]\nname = 1", "invalid TOML", "", id="invalid-toml"),
+    # found by fuzzing the parsed config: each raised out of validation with a traceback
+    pytest.param('[defaults]\ninterval = ["15m"]\n' + BASE, "defaults.interval",
+                 "expected a duration such as '15m', got ['15m']", id="duration-as-a-list"),
+    pytest.param("[defaults]\nmax_age = inf\n" + BASE, "defaults.max_age",
+                 "expected a duration such as '15m', got inf", id="infinite-duration"),
+    pytest.param("[defaults]\nmax_age = nan\n" + BASE, "defaults.max_age",
+                 "expected a duration such as '15m', got nan", id="nan-duration"),
+    pytest.param('[defaults]\nmax_age = "1000000000d"\n' + BASE, "defaults.max_age",
+                 "at most 100 years", id="duration-past-datetime"),
+    pytest.param("[defaults]\nstale_after = 1e300\n" + BASE, "defaults.stale_after",
+                 "at most 100 years", id="huge-duration-in-seconds"),
+    pytest.param(
+        BASE.replace('channels = ["desk"]', f'channels = ["desk"]\ntimezone = "{"x" * 300}"'),
+        "subscribers[0] (newsroom).timezone", "unknown time zone", id="timezone-name-too-long",
+    ),
 ]  # fmt: skip
 
 

@@ -5,7 +5,9 @@ more" line in the last message); each embed has the watch as author, the title
 (≤ 256) linked to the story, a description (≤ 4096) with the snippet in ``**bold**``
 and "Also reported by" links, and ``source · time`` as footer. Feed text is
 Markdown-escaped; ``allowed_mentions`` is empty so nothing pings. Limits: 10 embeds
-and 6000 characters across embeds per message → split at story boundaries. A 429
+and 6000 characters across embeds per message → split at story boundaries. Discord
+counts characters as code points, as ``len`` does (its API is Python 3: discord-api-docs
+issue 1315; Telegram counts UTF-16 units instead, see ``telegram``). A 429
 is retried after the body's ``retry_after`` (seconds, float) or ``Retry-After``.
 The webhook URL is a secret: never logged, never in errors. No storage.
 """
