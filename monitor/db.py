@@ -73,7 +73,8 @@ class Database:
         # story keys held by so many items that they are no sign of one story, learnt
         # while storing (``store_items``); written only inside write transactions
         self._common_keys: set[int] = set()
-        self._driver_statements: dict[int, DriverStatement] = {}  # by id of the statement
+        # by id of the statement, kept with it (so that its id is never another's)
+        self._driver_statements: dict[int, tuple[UpdateBase, DriverStatement]] = {}
 
     @classmethod
     def open(cls, url: str, worker: str) -> Any:
@@ -127,14 +128,14 @@ class Database:
     def _on_driver(self, statement: UpdateBase) -> DriverStatement:
         """``statement`` compiled once for this database, to run on the driver's cursor.
 
-        For the hot statements of fixed shape only (``driver_sql``); each must be a
-        module-level or cached object, so that its id stays its own.
+        For the hot statements of fixed shape only (``driver_sql``), built once (module
+        level or cached): each is compiled once and kept for the life of the store.
         """
         found = self._driver_statements.get(id(statement))
         if found is None:
-            found = DriverStatement(statement, self.engine.dialect)
+            found = (statement, DriverStatement(statement, self.engine.dialect))
             self._driver_statements[id(statement)] = found
-        return found
+        return found[1]
 
     def _batch_connection(self) -> Connection | None:
         """The transaction of ``batch`` when this thread is inside one (its writes join it)."""

@@ -18,6 +18,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _DURATION_WHOLE = re.compile(r"\s*(?:\d+(?:\.\d+)?\s*[smhd]\s*)+")
 _LONGEST = timedelta(days=36_525)  # 100 years: longer is a typo, and past it datetimes overflow
+_TOO_LONG = int(_LONGEST.total_seconds()) + 1
 
 
 def parse_duration(text: str | int | float) -> timedelta:
@@ -28,11 +29,11 @@ def parse_duration(text: str | int | float) -> timedelta:
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError(f"expected a duration such as '15m', got {text!r}")
     if isinstance(text, int | float):
-        if not math.isfinite(text):
+        if isinstance(text, float) and not math.isfinite(text):
             raise ValueError(f"expected a duration such as '15m', got {text!r}")
         if text < 0:
             raise ValueError(f"a duration cannot be negative, got {text!r}")
-        seconds = float(text)
+        seconds = float(min(text, _TOO_LONG))  # an int of hundreds of digits is no float
     elif not _DURATION_WHOLE.fullmatch(text):
         raise ValueError(
             f"expected a duration: a number followed by s, m, h or d (such as '15m'), got {text!r}"
@@ -40,7 +41,8 @@ def parse_duration(text: str | int | float) -> timedelta:
     else:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
     if seconds > _LONGEST.total_seconds():
-        raise ValueError(f"a duration can be at most 100 years, got {text!r}")
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:39] + "…"
+        raise ValueError(f"a duration can be at most 100 years, got {shown}")
     return timedelta(seconds=seconds)
 
 

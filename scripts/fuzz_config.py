@@ -33,7 +33,7 @@ from monitor import config  # noqa: E402
 from monitor.errors import ConfigError  # noqa: E402
 
 VALUES: list[object] = [
-    "", " ", "x" * 5000, "x" * 300, -1, 0, 1, 2**63 - 1, -(2**63), 10**30,
+    "", " ", "x" * 5000, "x" * 300, -1, 0, 1, 2**63 - 1, -(2**63), 10**30, 10**400,
     float("nan"), float("inf"), -0.0, 1e308, True, False, [], {}, [{}], [[]], [1, "a"],
     {"a": 1}, "${UNSET}", "$$", "$", "\x00", "💥", "0", "-5", "1e9", "a\nb",
     date(2026, 1, 1), time(1, 2), datetime(2026, 1, 1, 1, 1),

@@ -174,6 +174,8 @@ BAD_CONFIGS = [
                  "at most 100 years", id="duration-past-datetime"),
     pytest.param("[defaults]\nstale_after = 1e300\n" + BASE, "defaults.stale_after",
                  "at most 100 years", id="huge-duration-in-seconds"),
+    pytest.param(f"[defaults]\nstale_after = {'9' * 400}\n" + BASE, "defaults.stale_after",
+                 "at most 100 years", id="duration-of-400-digits"),
     pytest.param(
         BASE.replace('channels = ["desk"]', f'channels = ["desk"]\ntimezone = "{"x" * 300}"'),
         "subscribers[0] (newsroom).timezone", "unknown time zone", id="timezone-name-too-long",
