@@ -39,6 +39,7 @@ from monitor.normalize import (
     resolve,
     short_text,
     short_title,
+    without_controls,
 )
 from monitor.polling import feed_delay
 
@@ -169,8 +170,8 @@ def _too_large_to_read_leniently(body: bytes, tags: int) -> str:
 
 def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> Entry:
     """The entry's key and raw hash now; its normalised item when ``build()`` is called."""
-    link = _text(entry.get("link")) or None
-    key = _text(entry.get("id")) or (canonical_url(link) if link else None)
+    link = _field(entry.get("link")) or None
+    key = _field(entry.get("id")) or (canonical_url(link) if link else None)
     raw = "\x1f".join(
         (
             str(entry.get("title", "")),
@@ -191,7 +192,7 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
 
 
 def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
-    link = _text(entry.get("link")) or None
+    link = _field(entry.get("link")) or None
     canonical = canonical_url(link) if link else None
     title = short_title(html_to_text(_text(entry.get("title"))))
     raw_summary = _text(entry.get("summary"))
@@ -205,7 +206,7 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
             content = text
     if content and len(content) <= len(summary):
         content = ""
-    key = _text(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary)
+    key = _field(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary)
     return FeedItem(
         key=key,
         url=link,
@@ -231,7 +232,7 @@ def published_at(entry: Mapping[str, Any]) -> datetime | None:
 
 
 def _language(value: object) -> str | None:
-    value = _text(value) if isinstance(value, str) else ""
+    value = _field(value) if isinstance(value, str) else ""
     if not value.strip():
         return None
     return value.strip().replace("_", "-").split("-")[0].lower() or None
@@ -260,25 +261,25 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     items = tuple(
         Entry.of(_json_item(entry, url, language)) for entry in entries if isinstance(entry, dict)
     )
-    title = short_title(_text(document.get("title"))) or None
+    title = short_title(_field(document.get("title"))) or None
     return ParsedFeed(title=title, entries=items, language=language)
 
 
 def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
-    link = _text(entry.get("url")) or _text(entry.get("external_url")) or None
+    link = _field(entry.get("url")) or _field(entry.get("external_url")) or None
     if link:
         link = resolve(feed_url, link)
     canonical = canonical_url(link) if link else None
-    title = short_title(html_to_text(_text(entry.get("title"))))
-    summary = html_to_text(_text(entry.get("summary")))
-    content = html_to_text(_text(entry.get("content_html"))) or collapse_space(
-        _text(entry.get("content_text"))
+    title = short_title(html_to_text(_field(entry.get("title"))))
+    summary = html_to_text(_field(entry.get("summary")))
+    content = html_to_text(_field(entry.get("content_html"))) or collapse_space(
+        _field(entry.get("content_text"))
     )
     if content and len(content) <= len(summary):
         content = ""
-    key = _text(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary + content)
-    published = parse_date(_text(entry.get("date_published"))) or parse_date(
-        _text(entry.get("date_modified"))
+    key = _field(entry.get("id")) or canonical or _fallback_key(feed_url, title, summary + content)
+    published = parse_date(_field(entry.get("date_published"))) or parse_date(
+        _field(entry.get("date_modified"))
     )
     return FeedItem(
         key=key,
@@ -292,15 +293,26 @@ def _json_item(entry: dict[str, Any], feed_url: str, feed_language: str | None) 
     )
 
 
+def _field(value: object) -> str:
+    """``_text`` without control characters and lone surrogates (``without_controls``).
+
+    For what is no text to clean later (an id, a link, a language) and for every field
+    of a JSON Feed: a JSON ``\\u001b``, ``\\u0000`` or ``\\ud800``, or a ``&#27;`` that
+    feedparser reads leniently, would reach keys, URLs and logs (a lone surrogate made
+    the poll fail: it cannot be encoded). Titles and text are cleaned by
+    ``short_title`` and ``short_text``, after their markup is read: an escaped
+    ``&amp;#27;`` is a control character only then.
+    """
+    return without_controls(_text(value))
+
+
 def _text(value: object) -> str:
     """A field as text: a string as is, a number written out, else "" (feedparser can
     leave None; JSON can hold anything).
 
-    Without NUL characters: a JSON ``\\u0000`` or a ``&#0;`` that feedparser reads
-    would reach titles, keys and URLs, and PostgreSQL refuses NUL in text.
     """
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # JSON Feed 1.0 allowed numeric ids
     return ""

@@ -40,6 +40,12 @@ MAX_TITLE = 500  # characters of a title kept (headlines run to ~200; a hostile 
 MAX_TEXT = 500_000  # characters of an item's summary or content kept, as of article text
 
 # raw-text and template elements whose content is not visible text
+# control characters no text needs (``without_controls``), and lone surrogates, which
+# are no text at all (a JSON "\\ud800"; neither SQLite nor PostgreSQL can store one)
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_C0_AND_DEL = bytes([*range(9), 11, 12, *range(14, 32), 127])
+_C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
+_SURROGATE_UTF8 = re.compile(b"\xed[\xa0-\xbf]")
 _HIDDEN = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
 
 
@@ -154,6 +160,28 @@ def _parsed_text(fragment: str) -> str:
     return collapse_space(body.text(separator=" ") if body is not None else "")
 
 
+def without_controls(text: str) -> str:
+    """``text`` without control characters (C0 but tab, line feed and carriage return,
+    DEL, C1) and without lone surrogates.
+
+    No news text needs them, and a terminal obeys them: an escape sequence in a feed's
+    title would reach ``news-monitor preview``, every ``.eml`` and the logs as a
+    command (and PostgreSQL refuses NUL in text).
+    """
+    if len(text) < 200 and text.isprintable():  # a link, a key, a title (spaces are printable)
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    # in the UTF-8 bytes, C0 and DEL are found by translate, C1 and lone surrogates by
+    # their two-byte forms: ~5x faster than the regex on the text
+    if (
+        len(data.translate(None, _C0_AND_DEL)) == len(data)
+        and _C1_UTF8.search(data) is None
+        and (b"\xed" not in data or _SURROGATE_UTF8.search(data) is None)
+    ):
+        return text
+    return _CONTROLS.sub("", text)
+
+
 def collapse_space(text: str) -> str:
     """Runs of whitespace (``str.isspace``, as ``\\s`` in a regex) become one space; trimmed."""
     return " ".join(text.split())
@@ -169,12 +197,14 @@ def shorten(text: str, limit: int) -> str:
 
 
 def short_title(title: str) -> str:
-    """``title`` in at most MAX_TITLE characters (``shorten``)."""
-    return shorten(title, MAX_TITLE)
+    """``title`` in at most MAX_TITLE characters (``shorten``), without control characters."""
+    return shorten(without_controls(title), MAX_TITLE)
 
 
 def short_text(text: str) -> str:
-    """``text`` in at most MAX_TEXT characters, cut at a word (long reads run to ~100,000)."""
+    """``text`` in at most MAX_TEXT characters, cut at a word (long reads run to ~100,000),
+    without control characters."""
+    text = without_controls(text)
     if len(text) <= MAX_TEXT:
         return text
     space = text.rfind(" ", MAX_TEXT - 1000, MAX_TEXT + 1)

@@ -25,7 +25,13 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from monitor.charsets import is_foreign
 from monitor.extract import Article, extract_article
 from monitor.extract_meta import date_from_url, parse_date
-from monitor.normalize import canonical_url, collapse_space, resolve, short_title
+from monitor.normalize import (
+    canonical_url,
+    collapse_space,
+    resolve,
+    short_title,
+    without_controls,
+)
 
 __all__ = ["Article", "PageLink", "decode_html", "discover_feeds", "extract_article", "find_links"]
 
@@ -118,7 +124,7 @@ def discover_feeds(html: str, base_url: str) -> list[str]:
         kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
         href = (link.attributes.get("href") or "").strip()
         if "alternate" in rel and kind in FEED_TYPES and href:
-            url = resolve(base_url, href)
+            url = resolve(base_url, without_controls(href))
             if url and url not in found and "comments" not in url.lower():
                 found.append(url)
     return found
@@ -138,7 +144,7 @@ def find_links(html: str, base_url: str, selector: str | None = None) -> list[Pa
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
-        url = resolve(base_url, href)
+        url = resolve(base_url, without_controls(href))
         if url is None or urlsplit(url).scheme not in ("http", "https"):
             continue
         key = canonical_url(url)
@@ -159,7 +165,7 @@ def _link_title(anchor: LexborNode) -> str:
     if not text:
         image = anchor.css_first("img[alt]")
         text = collapse_space(image.attributes.get("alt") or "") if image else ""
-    return short_title(text)
+    return short_title(without_controls(text))
 
 
 def _same_site(url: str, base_url: str) -> bool:

@@ -121,7 +121,8 @@ def page_case(body: bytes, rng: random.Random) -> None:
 
 def json_document(rng: random.Random) -> bytes:
     values: list[object] = [None, True, -1, 1e308, 10**30, "", "x", "http://[::1", "99999-01-01",
-                            [], {}, [None], "&#99999999;", "\x00", "<b>x</b>"]  # fmt: skip
+                            [], {}, [None], "&#99999999;", "\x00", "<b>x</b>", "\ud800",
+                            "\x1b[2J", "<p>&#27;]0;x&#7;</p>"]  # fmt: skip
     keys = ["id", "url", "external_url", "title", "content_html", "content_text", "summary",
             "date_published", "date_modified", "language"]  # fmt: skip
     items = [
