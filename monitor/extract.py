@@ -21,6 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 from monitor.extract_body import extract_body, render
 from monitor.extract_meta import date_from_url, read_metadata
 from monitor.nesting import tag_runs_replaced, too_deep
+from monitor.normalize import without_controls
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +183,9 @@ def _extract(html: str, url: str | None) -> Article:
             reasons.append("mis-decoded charset repaired")
         else:
             reasons.append("mis-decoded charset (mojibake)")
-    return Article(
-        title=title,
-        text=text,
+    return Article(  # (no control characters: see ``normalize.without_controls``)
+        title=without_controls(title) if title else title,
+        text=without_controls(text),
         published_at=meta.published_at,
         canonical_url=meta.canonical_url,
         language=meta.language,

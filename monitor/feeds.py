@@ -308,9 +308,7 @@ def _field(value: object) -> str:
 
 def _text(value: object) -> str:
     """A field as text: a string as is, a number written out, else "" (feedparser can
-    leave None; JSON can hold anything).
-
-    """
+    leave None; JSON can hold anything)."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):

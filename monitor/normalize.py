@@ -39,13 +39,13 @@ __all__ = [
 MAX_TITLE = 500  # characters of a title kept (headlines run to ~200; a hostile one to MBs)
 MAX_TEXT = 500_000  # characters of an item's summary or content kept, as of article text
 
-# raw-text and template elements whose content is not visible text
 # control characters no text needs (``without_controls``), and lone surrogates, which
 # are no text at all (a JSON "\\ud800"; neither SQLite nor PostgreSQL can store one)
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _C0_AND_DEL = bytes([*range(9), 11, 12, *range(14, 32), 127])
 _C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
 _SURROGATE_UTF8 = re.compile(b"\xed[\xa0-\xbf]")
+# raw-text and template elements whose content is not visible text
 _HIDDEN = re.compile(r"<(?:script|style|noscript|template)\b", re.IGNORECASE)
 
 

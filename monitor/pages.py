@@ -165,7 +165,7 @@ def _link_title(anchor: LexborNode) -> str:
     if not text:
         image = anchor.css_first("img[alt]")
         text = collapse_space(image.attributes.get("alt") or "") if image else ""
-    return short_title(without_controls(text))
+    return short_title(text)
 
 
 def _same_site(url: str, base_url: str) -> bool:

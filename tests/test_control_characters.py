@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.extract import extract_article
 from monitor.feeds import parse_feed
 from monitor.normalize import without_controls
 from monitor.pages import find_links
@@ -140,6 +141,21 @@ def test_no_control_character_reaches_a_listing_link() -> None:
         "Consulate reopens",
     ]
     assert all(_clean(link.url) for link in links), [link.url for link in links]
+
+
+def test_no_control_character_reaches_an_article() -> None:
+    """Article text (``full_text``, ``explain --url``) comes from the page's HTML."""
+    # (a few: a page of many control characters is taken for a binary file, not HTML)
+    paragraph = "<p>Cuba visa talks resumed in Havana with the consular staff of both.</p>"
+    page = (
+        "<html><head><title>Visa\x1b[2J talks</title></head><body><article>"
+        f"<h1>Visa\x1b[2J talks</h1>{paragraph * 4}"
+        "<p>In Havana \x1b]0;pwned\x07 with consular staff.</p></article></body></html>"
+    )
+    article = extract_article(page, "https://x.org/a")
+    assert article.title == "Visa[2J talks"
+    assert "Havana ]0;pwned with" in article.text
+    assert _clean(article.title) and _clean(article.text.replace("\n", " "))
 
 
 def test_preview_prints_no_escape_sequence_from_a_feed(web: HTTPFixture, tmp_path: Path) -> None:
