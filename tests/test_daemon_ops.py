@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -67,6 +69,20 @@ channels = ["hook", "feed"]
 """
 
 
+class _Lines(list[str]):
+    reader: threading.Thread
+
+
+def _lines_of(proc: subprocess.Popen[str]) -> _Lines:
+    """The lines the process writes to stderr, as it writes them (read by a thread)."""
+    lines = _Lines()
+    assert proc.stderr is not None
+    stream = proc.stderr
+    lines.reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+    lines.reader.start()
+    return lines
+
+
 def story(web: HTTPFixture, name: str, title: str) -> None:
     web.routes[f"/{name}.xml"] = Route(
         rss(name, [Entry(title, web.url(f"/{name}/1"), "Cuba.", published=hours_ago(1))])
@@ -82,6 +98,7 @@ def test_endpoint_reload_and_graceful_stop(
     path = write_config(tmp_path, daemon_config(web, hooks, port, ["first"]))
     proc = start_cli("run", config=path)
     base = f"http://127.0.0.1:{port}"
+    logged = _lines_of(proc)
     try:
         assert wait_for(lambda: len(hooks.posts()) == 1, 30)
         assert get(base + "/healthz") == (200, "ok\n")
@@ -99,7 +116,8 @@ def test_endpoint_reload_and_graceful_stop(
         # an invalid config is rejected and the running one kept
         path.write_text("[[sources]\nbroken", encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        # read before the next write: a daemon busy for a moment reloads late
+        assert wait_for(lambda: any("the new config is invalid" in x for x in logged), 30)
         assert get(base + "/readyz")[0] == 200
         # a valid one with a new source: polled without a restart
         path.write_text(daemon_config(web, hooks, port, ["first", "second"]), encoding="utf-8")
@@ -120,10 +138,12 @@ def test_endpoint_reload_and_graceful_stop(
         proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: len(hooks.posts()) == 3, 30)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    logged.reader.join(timeout=10)
+    err = "".join(logged)
     assert proc.returncode == 0, err
     assert "the new config is invalid; keeping the running one" in err
     assert "config reloaded: 2 sources" in err
