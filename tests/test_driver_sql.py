@@ -78,6 +78,7 @@ def _both(
 
 
 def test_a_claim_stores_and_returns_the_same_values(pair: tuple[Store, Store]) -> None:
+    columns = DriverStatement(_claim(True, False), pair[1].engine.dialect).columns
     for i, now in enumerate(TIMES):
         parameters = {
             "c_name": f"s{i}",
@@ -89,8 +90,7 @@ def test_a_claim_stores_and_returns_the_same_values(pair: tuple[Store, Store]) -
         executed, run = _both(pair, _claim(True, False), parameters)
         assert len(run) == 1
         assert run == executed
-        assert dict(zip(DriverStatement(_claim(True, False), pair[1].engine.dialect).columns,
-                        run[0], strict=True))["claim_expires_at"] == now + LEASE  # fmt: skip
+        assert dict(zip(columns, run[0], strict=True))["claim_expires_at"] == now + LEASE
     assert _stored(pair[0]) == _stored(pair[1])
 
 
