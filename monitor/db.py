@@ -365,7 +365,9 @@ def _set_wal(cursor: sqlite3.Cursor) -> None:
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # preserve_rowcount: the store counts what an INSERT ... ON CONFLICT DO NOTHING
+        # added; without it SQLAlchemy reports -1 for an INSERT on PostgreSQL (psycopg)
+        return create_engine(url, pool_pre_ping=True, execution_options={"preserve_rowcount": True})
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")

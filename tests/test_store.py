@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, inspect, text
 
-from monitor import migrations, tables
+from monitor import db, migrations, tables
 from monitor.digest import new_payload
 from monitor.errors import StorageError
 from monitor.models import AlertMatch, FeedItem, NewItem
@@ -467,3 +467,20 @@ def test_prune_deletes_what_is_past_retention_and_keeps_what_still_waits(store: 
     assert kept == ["waiting"]  # its alert waits for b's next digest
     assert alerted == ["b"]
     assert digested == ["c"] and delivering == ["pending"]
+
+
+def test_a_postgresql_engine_counts_inserted_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL (psycopg), SQLAlchemy reports -1 as an INSERT's row count unless
+    asked to keep it, and the store counts what INSERT ... ON CONFLICT DO NOTHING added
+    (alerts, fallback deliveries): every alert counted -1. No PostgreSQL server runs in
+    the tests yet, so this checks the engine's options (the counts were checked by hand
+    against PostgreSQL 15 with psycopg 3)."""
+    made: dict[str, object] = {}
+
+    def record(url: str, **options: object) -> object:
+        made.update(options, url=url)
+        return object()
+
+    monkeypatch.setattr(db, "create_engine", record)
+    db._create_engine("postgresql+psycopg://news@127.0.0.1/news")
+    assert made["execution_options"] == {"preserve_rowcount": True}
