@@ -69,8 +69,26 @@ def applied_versions(conn: Connection) -> set[int]:
     return set(conn.execute(select(tables.schema_migrations.c.version)).scalars())
 
 
+# the key of the PostgreSQL advisory lock that migrations take (any fixed 64-bit number)
+MIGRATION_LOCK = 0x6E6D2D6D696772  # "nm-migr"
+
+
+def lock_for_migrations(conn: Connection) -> None:
+    """On PostgreSQL, wait for any other process migrating the same database.
+
+    Processes that start together on a new database would both create the tables, and
+    the second fails on the first's ("duplicate key … schema_migrations"). The lock is
+    held to the end of the caller's transaction, and DDL is transactional there, so the
+    second finds everything done. SQLite needs none: a write transaction there is
+    ``BEGIN IMMEDIATE``, one at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+
 def upgrade(conn: Connection) -> list[int]:
     """Apply every missing step inside the caller's transaction; return the versions applied."""
+    lock_for_migrations(conn)
     if not inspect(conn).has_table(tables.schema_migrations.name):
         conn.execute(CreateTable(tables.schema_migrations))
     done = applied_versions(conn)

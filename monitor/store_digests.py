@@ -87,12 +87,16 @@ class DigestQueries(Database):
         ``build(alerts, more)`` returns the payload (with ``digest_id``) to freeze.
         """
         with self._tx() as conn:
+            # the row exists before it is locked: for a subscriber's first digest there
+            # was nothing to lock, so two processes on PostgreSQL both went ahead, and the
+            # second failed inserting the same row
+            conn.execute(self._insert_ignore(conn, subscriber_state, "name"), {"name": subscriber})
             state = conn.execute(
                 select(subscriber_state.c.next_digest_at)
                 .where(subscriber_state.c.name == subscriber)
                 .with_for_update()
-            ).first()
-            if state is not None and state.next_digest_at and state.next_digest_at > due_before:
+            ).one()
+            if state.next_digest_at and state.next_digest_at > due_before:
                 return None
             rows, total = _pending(conn, subscriber, max_items)
             if total < min_items:  # too few for this slot: they wait for the next one
@@ -125,14 +129,11 @@ class DigestQueries(Database):
                     .values(digest_id=digest_id)
                 )
                 values["last_digest_at"] = now
-            if state is None:
-                conn.execute(subscriber_state.insert().values(name=subscriber, **values))
-            else:
-                conn.execute(
-                    update(subscriber_state)
-                    .where(subscriber_state.c.name == subscriber)
-                    .values(**values)
-                )
+            conn.execute(
+                update(subscriber_state)
+                .where(subscriber_state.c.name == subscriber)
+                .values(**values)
+            )
         return payload
 
     def queue_notice(self, payload: DigestPayload, *, channel: str, now: datetime) -> None:

@@ -484,3 +484,24 @@ def test_a_postgresql_engine_counts_inserted_rows(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(db, "create_engine", record)
     db._create_engine("postgresql+psycopg://news@127.0.0.1/news")
     assert made["execution_options"] == {"preserve_rowcount": True}
+
+
+def test_migrations_wait_for_each_other_on_postgresql() -> None:
+    """Two processes starting together on a new PostgreSQL database both created the
+    tables and the second failed (exit 3): migrations now take an advisory lock held to
+    the end of their transaction. (Checked by hand against PostgreSQL 15: two ``once``
+    passes started together on a new database both exit 0, each source polled once.)"""
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.dialect = type("Dialect", (), {"name": name})()
+            self.sent: list[str] = []
+
+        def exec_driver_sql(self, sql: str) -> None:
+            self.sent.append(sql)
+
+    postgresql, sqlite = Recorder("postgresql"), Recorder("sqlite")
+    migrations.lock_for_migrations(postgresql)  # type: ignore[arg-type]
+    migrations.lock_for_migrations(sqlite)  # type: ignore[arg-type]
+    assert postgresql.sent == [f"SELECT pg_advisory_xact_lock({migrations.MIGRATION_LOCK})"]
+    assert sqlite.sent == []  # BEGIN IMMEDIATE already lets one writer in at a time
