@@ -18,10 +18,10 @@ from datetime import datetime
 
 from selectolax.lexbor import LexborHTMLParser
 
+from monitor.controls import without_controls
 from monitor.extract_body import extract_body, render
 from monitor.extract_meta import date_from_url, read_metadata
 from monitor.nesting import tag_runs_replaced, too_deep
-from monitor.normalize import without_controls
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _extract(html: str, url: str | None) -> Article:
             reasons.append("mis-decoded charset repaired")
         else:
             reasons.append("mis-decoded charset (mojibake)")
-    return Article(  # (no control characters: see ``normalize.without_controls``)
+    return Article(  # (no control characters: see ``controls``)
         title=without_controls(title) if title else title,
         text=without_controls(text),
         published_at=meta.published_at,

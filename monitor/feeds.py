@@ -23,6 +23,7 @@ import feedparser
 
 from monitor import fastfeed
 from monitor.charsets import is_foreign, without_foreign_charset
+from monitor.controls import without_controls
 from monitor.errors import ParseError
 from monitor.extract_meta import parse_date
 from monitor.fastfeed_decode import declared_encoding
@@ -39,7 +40,6 @@ from monitor.normalize import (
     resolve,
     short_text,
     short_title,
-    without_controls,
 )
 from monitor.polling import feed_delay
 

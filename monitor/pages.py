@@ -25,13 +25,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from monitor.charsets import is_foreign
 from monitor.extract import Article, extract_article
 from monitor.extract_meta import date_from_url, parse_date
-from monitor.normalize import (
-    canonical_url,
-    collapse_space,
-    resolve,
-    short_title,
-    without_controls,
-)
+from monitor.normalize import canonical_url, collapse_space, resolve, short_title
 
 __all__ = ["Article", "PageLink", "decode_html", "discover_feeds", "extract_article", "find_links"]
 
@@ -124,7 +118,7 @@ def discover_feeds(html: str, base_url: str) -> list[str]:
         kind = (link.attributes.get("type") or "").lower().split(";")[0].strip()
         href = (link.attributes.get("href") or "").strip()
         if "alternate" in rel and kind in FEED_TYPES and href:
-            url = resolve(base_url, without_controls(href))
+            url = resolve(base_url, href)
             if url and url not in found and "comments" not in url.lower():
                 found.append(url)
     return found
@@ -144,7 +138,7 @@ def find_links(html: str, base_url: str, selector: str | None = None) -> list[Pa
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
-        url = resolve(base_url, without_controls(href))
+        url = resolve(base_url, href)
         if url is None or urlsplit(url).scheme not in ("http", "https"):
             continue
         key = canonical_url(url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -317,27 +317,14 @@ class Store(ItemQueries, DigestQueries, Database):
             self._on_driver(_NOT_MODIFIED).run(conn, parameters)
 
 
+_STATE_COLUMNS = tuple(field.name for field in fields(SourceState))
+
+
 def _source_state(row: Mapping[str, Any]) -> SourceState:
-    return SourceState(
-        name=row["name"],
-        url=row["url"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        first_polled_at=row["first_polled_at"],
-        last_polled_at=row["last_polled_at"],
-        last_success_at=row["last_success_at"],
-        next_poll_at=row["next_poll_at"],
-        last_status=row["last_status"],
-        last_error=row["last_error"],
-        consecutive_failures=row["consecutive_failures"],
-        total_items=row["total_items"],
-        moved_to=row["moved_to"],
-        publish_gap=timedelta(seconds=row["publish_gap"])
-        if row["publish_gap"] is not None
-        else None,
-        body_hash=row["body_hash"],
-        feed_url=row["feed_url"],
-        last_new_at=row["last_new_at"],
-        stale_reported=bool(row["stale_reported"]),
-        entry_hashes=row["entry_hashes"],
-    )
+    """A ``sources`` row (by column name) as a SourceState: every field is its column,
+    the publishing gap read as seconds and the stale flag as a bool."""
+    values = {name: row[name] for name in _STATE_COLUMNS}
+    gap = values["publish_gap"]
+    values["publish_gap"] = timedelta(seconds=gap) if gap is not None else None
+    values["stale_reported"] = bool(values["stale_reported"])
+    return SourceState(**values)

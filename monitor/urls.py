@@ -26,6 +26,8 @@ from urllib.parse import unquote_plus, urljoin, urlsplit
 
 from w3lib.url import canonicalize_url
 
+from monitor.controls import without_controls
+
 __all__ = [
     "TRACKING_PARAMS",
     "TRACKING_PREFIXES",
@@ -146,13 +148,15 @@ def canonical_url(url: str) -> str:
 
 
 def resolve(base: str, href: str) -> str | None:
-    """``href`` made absolute against ``base``; None when either is not a URL.
+    """``href`` made absolute against ``base``, without control characters; None when
+    either is not a URL.
 
     ``urljoin`` raises ValueError on a broken IPv6 host (``http://[::1``), which any
-    page or feed may hold in a link.
+    page or feed may hold in a link; an escape sequence in an href would reach logs
+    and digests (``controls``).
     """
     try:
-        return urljoin(base, href)
+        return urljoin(base, without_controls(href))
     except ValueError:
         return None
 

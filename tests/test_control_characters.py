@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.controls import without_controls
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
-from monitor.normalize import without_controls
 from monitor.pages import find_links
 from tests.conftest import run_cli, write_config
 from tests.servers import HTTPFixture, Route
