@@ -2,54 +2,50 @@
 
 Stage: fetch (HTTP client set-up). Must not: change what is sent or received.
 
-httpcore's pool asks every idle connection "has the server closed you?" each time a
-request joins or leaves the pool: a ``poll()`` on the socket, reached through anyio's
-socket attributes (which build a table of them, calling ``getpeername``, every time;
-``_Stream`` looks the socket up once and polls it directly). With ``http.concurrency``
-connections and hundreds of requests per pass that is the largest CPU cost of a pass
-whose feeds answer 304 (measured in ``bench/profile_once.py``; see
-``docs/benchmarks.md``). ``pooled_transport`` keeps httpx's own transport and wraps
-its network backend so that an idle connection found open is not asked again for
-``RECHECK`` seconds. A server that closes a connection inside that window is found
-out the way any close racing a request is: the request fails as a transport error
-and the fetcher retries it.
+``pooled_transport`` keeps httpx's own transport and its httpcore pool, with three
+costs of the stock one taken out (each measured in ``bench/http_client.py``; see
+``docs/benchmarks.md``):
 
-Two more costs of httpx's stock transport are avoided the same way:
-
+- Sockets. httpcore reaches sockets through anyio, which per read or write opens a
+  cancel scope, yields to the loop once more and switches reading on and off; the
+  pool's connections use ``netstream.AsyncioBackend`` (asyncio's streams) instead.
+  Asking an idle connection "has the server closed you?" is then a look at the
+  reader and one ``poll()``, not a walk through anyio's socket attributes.
 - Housekeeping. Each time a request joins or leaves the pool, httpcore's pool walks its
   connections and, for every idle one, builds a list of all of them again: with 32
   connections that is ~1,000 Python calls per request, more CPU than the request
   itself. ``_LinearPool`` does the same housekeeping in one walk (and counts *idle*
-  connections against ``max_keepalive_connections``, as the setting means).
+  connections against ``max_keepalive_connections``, as the setting means), and walks
+  at most every ``SWEEP`` seconds: in between, a closed, expired or surplus idle
+  connection just stays in the list a little longer. What that could change is
+  checked where it matters: a connection is asked whether it has expired before it is
+  handed to a request, and a full pool walks at once to make room.
 - CA certificates. Every transport loads certifi's bundle when it is built (~25 ms of
   CPU). The pool here is built with ``_UNLOADED``, a context that trusts nothing, and
-  ``start_tls`` swaps it for ``verified_context()``, loaded once per process on the
-  first TLS connection. If the swap were ever skipped, TLS would fail ("certificate
-  verify failed"); it could never go unverified.
+  the backend swaps it for ``verified_context()`` when it starts TLS, loaded once per
+  process on the first TLS connection. If the swap were ever skipped, TLS would fail
+  ("certificate verify failed"); it could never go unverified.
 
 The pool's backend is reached through private attributes of httpx and httpcore; when
 they are not there (another version) the stock transport is returned.
 """
 
-# ruff: noqa: ASYNC109  (the signatures are httpcore's network-backend interface)
-
 from __future__ import annotations
 
 import functools
-import select
-import socket
 import ssl
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import httpcore
 import httpx
 
-RECHECK = 0.05  # seconds an idle connection found open is trusted to stay open
+from monitor.netstream import AsyncioBackend
+
+SWEEP = 0.05  # seconds between the pool's walks over all its connections
 
 # A client context that trusts no certificate: what the pool is built with, never what
-# a TLS connection uses (``_Stream.start_tls`` swaps it).
+# a TLS connection uses (``_tls_context`` swaps it).
 _UNLOADED = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 _POOL_FIELDS = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
 
@@ -58,6 +54,10 @@ _POOL_FIELDS = ("_connections", "_requests", "_max_connections", "_max_keepalive
 def verified_context() -> ssl.SSLContext:
     """httpx's default verifying context (certifi's CA bundle), built on first use."""
     return httpx.create_ssl_context()
+
+
+def _tls_context(given: ssl.SSLContext) -> ssl.SSLContext:
+    return verified_context() if given is _UNLOADED else given
 
 
 def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
@@ -72,15 +72,78 @@ def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
         or not httpcore.__version__.startswith("1.0.")
     ):
         return httpx.AsyncHTTPTransport(limits=limits)  # another httpx: the stock one
-    pool._network_backend = _Backend(backend)
+    pool._network_backend = AsyncioBackend(_tls_context)
     pool.__class__ = _LinearPool
     return transport
 
 
 class _LinearPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool with its housekeeping done in one walk over the connections."""
+    """httpcore's pool with its housekeeping done in one walk, at most every ``SWEEP`` s."""
+
+    _swept_at = float("-inf")  # when ``_sweep`` last walked the connections
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        now = time.monotonic()
+        if now - self._swept_at >= SWEEP:
+            closing = self._sweep(now)
+        queued = [r for r in self._requests if r.is_queued()]
+        if not queued:
+            return closing
+        # A connection handed to a request that has not started on it yet still looks
+        # idle; httpcore hands it to the next queued request too, which then fails
+        # with ConnectionNotAvailable and goes round again (2-3 times per request in
+        # a busy pass). Here a connection serves one request at a time (HTTP/1.1).
+        taken = {id(r.connection) for r in self._requests if r.connection is not None}
+        for pool_request in queued:
+            origin = pool_request.request.url.origin
+            connection = self._reusable(origin, taken, closing)
+            if connection is None:
+                if len(self._connections) >= self._max_connections:
+                    closing += self._sweep(now)  # closed or expired ones make room
+                if len(self._connections) >= self._max_connections:
+                    spare = next(
+                        (c for c in self._connections if id(c) not in taken and c.is_idle()),
+                        None,
+                    )
+                    if spare is None:
+                        continue  # the pool is full of busy connections: the request waits
+                    self._connections.remove(spare)  # an idle connection to another origin
+                    closing.append(spare)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+            _hand(pool_request, connection)
+            taken.add(id(connection))
+        return closing
+
+    async def _close_connections(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
+        # httpcore opens a cancel-shielding scope (anyio's) even when there is nothing
+        # to close, twice per request
+        if closing:
+            await super()._close_connections(closing)
+
+    def _reusable(
+        self,
+        origin: httpcore.Origin,
+        taken: set[int],
+        closing: list[httpcore.AsyncConnectionInterface],
+    ) -> httpcore.AsyncConnectionInterface | None:
+        """The first free connection to ``origin`` that has not expired (those close)."""
+        for connection in list(self._connections):
+            if id(connection) in taken or not connection.can_handle_request(origin):
+                continue
+            if not connection.is_available():
+                continue
+            if connection.has_expired():  # keep-alive over, or the server closed it
+                self._connections.remove(connection)
+                closing.append(connection)
+                continue
+            return connection
+        return None
+
+    def _sweep(self, now: float) -> list[httpcore.AsyncConnectionInterface]:
+        """Drop closed connections; close expired and surplus idle ones."""
+        self._swept_at = now
         closing: list[httpcore.AsyncConnectionInterface] = []
         idle = 0
         for connection in list(self._connections):
@@ -94,127 +157,17 @@ class _LinearPool(httpcore.AsyncConnectionPool):
                     closing.append(connection)
                 else:
                     idle += 1
-        # A connection handed to a request that has not started on it yet still looks
-        # idle; httpcore hands it to the next queued request too, which then fails
-        # with ConnectionNotAvailable and goes round again (2-3 times per request in
-        # a busy pass). Here a connection serves one request at a time (HTTP/1.1).
-        taken = {id(r.connection) for r in self._requests if r.connection is not None}
-        for pool_request in [r for r in self._requests if r.is_queued()]:
-            origin = pool_request.request.url.origin
-            free = [c for c in self._connections if id(c) not in taken]
-            reusable = next(
-                (c for c in free if c.can_handle_request(origin) and c.is_available()), None
-            )
-            if reusable is not None:
-                connection = reusable
-            else:
-                if len(self._connections) >= self._max_connections:
-                    spare = next((c for c in free if c.is_idle()), None)
-                    if spare is None:
-                        continue  # the pool is full of busy connections: the request waits
-                    self._connections.remove(spare)  # an idle connection to another origin
-                    closing.append(spare)
-                connection = self.create_connection(origin)
-                self._connections.append(connection)
-            pool_request.assign_to_connection(connection)
-            taken.add(id(connection))
         return closing
 
 
-class _Backend(httpcore.AsyncNetworkBackend):
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
+def _hand(pool_request: Any, connection: httpcore.AsyncConnectionInterface) -> None:
+    """Give ``pool_request`` its connection; wake it only if it already waits.
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address,
-            socket_options=socket_options,
-        )  # fmt: skip
-        return _Stream(stream)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options
-        )
-        return _Stream(stream)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _Stream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        self._open_at = float("-inf")  # when the socket was last found not readable
-        self._socket: socket.socket | None = None  # looked up once: see ``_readable``
-        self._looked_up = False
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._open_at = float("-inf")  # bytes moved: the next check asks the socket
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._open_at = float("-inf")
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if ssl_context is _UNLOADED:
-            ssl_context = verified_context()
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        if info != "is_readable":
-            return self._inner.get_extra_info(info)
-        now = time.monotonic()
-        if now - self._open_at < RECHECK:
-            return False
-        readable = self._readable()
-        if not readable:
-            self._open_at = now
-        return readable
-
-    def _readable(self) -> bool:
-        """Whether the server sent something (a close) while the connection was idle.
-
-        httpcore's anyio stream answers ``is_readable`` by looking its socket up
-        through anyio's typed attributes, which build a table of every socket
-        attribute on each call: most of the cost of a check. The socket is looked up
-        once here and polled directly, as httpcore does (no socket: closed).
-        """
-        if not self._looked_up:
-            self._socket, self._looked_up = self._inner.get_extra_info("socket"), True
-        if self._socket is None:  # a stream without one: it answers itself
-            return bool(self._inner.get_extra_info("is_readable"))
-        return _has_input(self._socket)
-
-
-def _has_input(sock: socket.socket) -> bool:
-    """Whether reading ``sock`` would not block: data, an end of stream, or no socket."""
-    fd = sock.fileno()
-    if fd < 0:
-        return True
-    if not hasattr(select, "poll"):  # pragma: no cover - Windows
-        return bool(select.select([fd], [], [], 0)[0])
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+    A request that finds a connection as it joins the pool (most do) never waits for
+    the event httpcore sets here, and setting it builds an anyio event (the backend
+    sniffed again) for nothing. A request's event is set up once it waits on it.
+    """
+    if pool_request._connection_acquired._backend:  # it waits (or waited) on its event
+        pool_request.assign_to_connection(connection)
+    else:
+        pool_request.connection = connection  # checked before it would wait

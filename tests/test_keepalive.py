@@ -1,10 +1,12 @@
-"""The pool's keep-alive check: cached briefly, never hiding a connection the server closed."""
+"""The pool's connections: asyncio streams, lazy housekeeping, never a connection the server closed."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import ssl
+import struct
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,94 +19,123 @@ from monitor.config import HttpSettings
 from monitor.fetch import Fetcher, FetchError
 from monitor.keepalive import (
     _UNLOADED,
-    RECHECK,
-    _Backend,
+    SWEEP,
     _LinearPool,
-    _Stream,
     pooled_transport,
     verified_context,
 )
+from monitor.netstream import AsyncioBackend, has_input
 from tests.servers import tls_server
 
 
-class Inner(httpcore.AsyncNetworkStream):
-    def __init__(self) -> None:
-        self.readable = False
-        self.asked = 0
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return b""
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "is_readable":
-            self.asked += 1
-            return self.readable
-        if info == "socket":
-            return None  # (a stream without a socket: asked "is_readable" every time)
-        return f"inner {info}"
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (RST), not an orderly end of stream (FIN)."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
-class OverSocket(Inner):
-    """A stream over a real socket, counting how often the socket is looked up."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__()
-        self.sock = sock
-        self.lookups = 0
-
-    def get_extra_info(self, info: str) -> Any:
-        if info == "socket":
-            self.lookups += 1
-            return self.sock
-        return super().get_extra_info(info)
+async def _connected(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[asyncio.Server, httpcore.AsyncNetworkStream]:
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
 
 
-async def test_an_open_idle_connection_is_asked_once_per_window() -> None:
-    inner = Inner()
-    stream = _Stream(inner)
-    assert [stream.get_extra_info("is_readable") for _ in range(50)] == [False] * 50
-    assert inner.asked == 1
-    assert stream.get_extra_info("server_addr") == "inner server_addr"
-    await stream.read(10)  # traffic: the next check asks the socket again
-    stream.get_extra_info("is_readable")
-    assert inner.asked == 2
-    await asyncio.sleep(RECHECK * 1.5)
-    inner.readable = True  # the server closed it: seen once the window is over
-    assert stream.get_extra_info("is_readable") is True
-    assert stream.get_extra_info("is_readable") is True  # a closed socket is never cached
-    assert inner.asked == 4
+@pytest.mark.parametrize("server_does", ["close", "send", "reset"])
+async def test_an_idle_connection_shows_what_the_server_did(server_does: str) -> None:
+    """Open and quiet: not readable. Closed, reset or sent to: readable (so expired)."""
+    act = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await act.wait()
+        if server_does == "send":
+            writer.write(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+            await writer.drain()
+            await asyncio.sleep(1)
+        elif server_does == "reset":
+            _reset(writer)
+        writer.close()
+
+    server, stream = await _connected(serve)
+    try:
+        await asyncio.sleep(0.05)
+        assert stream.get_extra_info("is_readable") is False
+        act.set()
+        for _ in range(100):  # (bounded: 1 s)
+            if stream.get_extra_info("is_readable"):
+                break
+            await asyncio.sleep(0.01)
+        assert stream.get_extra_info("is_readable") is True
+    finally:
+        await stream.aclose()
+        server.close()
+        await server.wait_closed()
 
 
-async def test_the_socket_is_looked_up_once_and_polled_directly() -> None:
-    """A real socket pair: an idle socket is not readable; once the peer closes it (or
-    sends anything) it is, and a closed socket counts as readable (expired)."""
+async def test_the_stream_reads_writes_and_names_both_ends() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write((await reader.readexactly(5)).upper())
+        await writer.drain()
+        writer.close()
+
+    server, stream = await _connected(serve)
+    try:
+        await stream.write(b"")  # nothing to send: nothing sent
+        await stream.write(b"hello")
+        assert await stream.read(3, timeout=5) == b"HEL"
+        assert await stream.read(100, timeout=5) == b"LO"
+        assert await stream.read(100, timeout=5) == b""  # the end of the stream
+        assert stream.get_extra_info("server_addr")[1] == server.sockets[0].getsockname()[1]
+        assert stream.get_extra_info("client_addr")[0] == "127.0.0.1"
+        assert stream.get_extra_info("ssl_object") is None
+        assert stream.get_extra_info("something else") is None
+    finally:
+        await stream.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_socket_errors_become_httpcore_errors() -> None:
+    """What httpx maps to its own exceptions, as with httpcore's stock backend."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)
+        _reset(writer)
+
+    server, stream = await _connected(silent)
+    try:
+        with pytest.raises(httpcore.ReadTimeout):
+            await stream.read(10, timeout=0.05)
+        with pytest.raises(httpcore.ReadError):  # reset by the server
+            await stream.read(10, timeout=5)
+    finally:
+        await stream.aclose()
+        server.close()
+        await server.wait_closed()
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(httpcore.ConnectError):
+        await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+
+
+def test_has_input_of_a_closed_socket_is_true() -> None:
     ours, theirs = socket.socketpair()
     try:
-        inner = OverSocket(ours)
-        stream = _Stream(inner)
-        assert stream.get_extra_info("is_readable") is False
-        await stream.read(10)  # traffic: the next check polls the socket again
-        assert stream.get_extra_info("is_readable") is False
-        theirs.close()
-        await stream.write(b"x")
-        assert stream.get_extra_info("is_readable") is True  # the end of stream is waiting
-        assert inner.lookups == 1 and inner.asked == 0  # looked up once, never through anyio
+        assert has_input(ours) is False
+        theirs.sendall(b"x")
+        assert has_input(ours) is True
     finally:
         ours.close()
         theirs.close()
-    fresh = _Stream(OverSocket(ours))  # closed: no file descriptor any more
-    assert fresh.get_extra_info("is_readable") is True
+    assert has_input(ours) is True  # no file descriptor any more
 
 
-def test_the_installed_httpx_gets_the_cached_check() -> None:
+def test_the_installed_httpx_gets_the_asyncio_backend() -> None:
     transport = pooled_transport(httpx.Limits(max_connections=4))
-    assert isinstance(transport._pool._network_backend, _Backend)
+    assert isinstance(transport._pool._network_backend, AsyncioBackend)
 
 
 async def test_a_connection_the_server_closed_is_not_reused() -> None:
@@ -130,7 +161,7 @@ async def test_a_connection_the_server_closed_is_not_reused() -> None:
             for _ in range(3):
                 result = await fetcher.fetch(f"http://127.0.0.1:{port}/feed")
                 assert result.status == 200
-                await asyncio.sleep(RECHECK + 0.1)  # the server has closed it by now
+                await asyncio.sleep(0.1)  # the server has closed it by now
     finally:
         server.close()
         await server.wait_closed()
@@ -182,11 +213,11 @@ async def test_a_304_leaves_the_connection_open_for_the_next_request() -> None:
 class FakeConnection:
     """What the pool asks of a connection: an open HTTP/1.1 one, idle or busy."""
 
-    def __init__(self, idle: bool = True, expired: bool = False) -> None:
-        self.idle, self.expired = idle, expired
+    def __init__(self, idle: bool = True, expired: bool = False, closed: bool = False) -> None:
+        self.idle, self.expired, self.closed = idle, expired, closed
 
     def is_closed(self) -> bool:
-        return False
+        return self.closed
 
     def has_expired(self) -> bool:
         assert self.idle, "a busy connection cannot have expired: not asked"
@@ -273,10 +304,7 @@ def test_the_pool_closes_expired_idle_connections_and_leaves_busy_ones_alone() -
 
 async def test_an_idle_connection_goes_to_one_waiting_request_at_a_time() -> None:
     """httpcore gives it to every queued request; all but one then fail and go round."""
-    from httpcore._async.connection_pool import AsyncPoolRequest
-
-    def waiting() -> AsyncPoolRequest:
-        return AsyncPoolRequest(httpcore.Request("GET", "http://feeds.test/a"))
+    waiting = _waiting
 
     full = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))._pool
     idle, first, second = FakeConnection(), waiting(), waiting()
@@ -292,3 +320,69 @@ async def test_an_idle_connection_goes_to_one_waiting_request_at_a_time() -> Non
     assert first.connection is idle
     assert second.connection is not None and second.connection is not idle  # a new one
     assert len(roomy._connections) == 2
+
+
+def _waiting() -> Any:
+    from httpcore._async.connection_pool import AsyncPoolRequest
+
+    return AsyncPoolRequest(httpcore.Request("GET", "http://feeds.test/a"))
+
+
+def test_between_sweeps_the_pool_does_not_walk_its_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stale idle connection stays listed until the next sweep, but is never handed
+    to a request: the connection a request gets is asked first."""
+    clock = [1000.0]
+    monkeypatch.setattr("monitor.keepalive.time.monotonic", lambda: clock[0])
+    pool = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=8))._pool
+    assert pool._assign_requests_to_connections() == []  # the first call sweeps
+    stale, fresh = FakeConnection(expired=True), FakeConnection()
+    pool._connections = [stale, fresh]  # type: ignore[list-item]
+    clock[0] += SWEEP / 2
+    assert pool._assign_requests_to_connections() == []  # no request, no sweep due
+    assert pool._connections == [stale, fresh]
+    request = _waiting()
+    pool._requests = [request]
+    assert pool._assign_requests_to_connections() == [stale]  # asked before it is handed
+    assert request.connection is fresh
+    assert pool._connections == [fresh]
+    other = FakeConnection(expired=True)
+    pool._connections.append(other)  # type: ignore[arg-type]
+    pool._requests = []
+    clock[0] += SWEEP
+    assert pool._assign_requests_to_connections() == [other]  # the sweep is due again
+
+
+def test_a_full_pool_sweeps_at_once_to_make_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("monitor.keepalive.time.monotonic", lambda: clock[0])
+    pool = pooled_transport(httpx.Limits(max_connections=2, max_keepalive_connections=2))._pool
+    pool._assign_requests_to_connections()
+    busy, gone = FakeConnection(idle=False), FakeConnection(idle=False, closed=True)
+    pool._connections = [busy, gone]  # type: ignore[list-item]
+    request = _waiting()
+    pool._requests = [request]
+    clock[0] += SWEEP / 2  # (no sweep due)
+    pool._assign_requests_to_connections()
+    assert gone not in pool._connections  # dropped to make room for a new connection
+    assert request.connection is not None and request.connection not in (busy, gone)
+
+
+async def test_a_request_is_woken_only_if_it_waits() -> None:
+    """Setting httpcore's event builds an anyio event: done only for a waiting request."""
+    pool = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))._pool
+    joining, idle = _waiting(), FakeConnection()
+    pool._connections, pool._requests = [idle], [joining]  # type: ignore[list-item]
+    pool._assign_requests_to_connections()
+    assert joining.connection is idle
+    assert not joining._connection_acquired._backend  # no event was built
+    assert await joining.wait_for_connection() is idle
+
+    waiting, busy = _waiting(), FakeConnection(idle=False)
+    pool._connections, pool._requests = [busy], [waiting]  # type: ignore[list-item]
+    waiter = asyncio.create_task(waiting.wait_for_connection(timeout=5))
+    await asyncio.sleep(0.01)  # it waits on its event now
+    busy.idle = True
+    pool._assign_requests_to_connections()
+    assert await waiter is busy
