@@ -167,7 +167,8 @@ def _hand(pool_request: Any, connection: httpcore.AsyncConnectionInterface) -> N
     the event httpcore sets here, and setting it builds an anyio event (the backend
     sniffed again) for nothing. A request's event is set up once it waits on it.
     """
-    if pool_request._connection_acquired._backend:  # it waits (or waited) on its event
+    event = getattr(pool_request, "_connection_acquired", None)
+    if getattr(event, "_backend", True):  # it waits (or waited) on its event, or unknown
         pool_request.assign_to_connection(connection)
     else:
         pool_request.connection = connection  # checked before it would wait
