@@ -1,0 +1,99 @@
+"""Warm passes of several revisions side by side: CPU per feed above a pass with nothing due.
+
+Stage: benchmark only (not a test).  Must not: talk to anything but the feed farm it
+starts on 127.0.0.1 (``bench/farm.py``), or download anything (``bench/.nm-venv`` is
+made by ``bench/polling.py`` when missing, from the local project).
+
+``bench/polling.py`` measures each pass of one revision three times; the warm pass's
+CPU above the idle pass moves by ±0.2 ms per feed between its runs on a shared
+machine, more than most changes to the warm path.  Here every revision gets its own
+database (one cold pass first), then the revisions take turns, in alternating order,
+each turn a warm pass (``once --all``, every feed answers 304) and right after it an
+idle pass (``once``, nothing due): machine noise falls on all of them alike, and each
+warm pass is compared with an idle pass of the same moment.  Prints the medians.
+
+    .venv/bin/python bench/warm_ab.py 7c9b42d HEAD                 # 200 feeds, 12 turns
+    .venv/bin/python bench/warm_ab.py --feeds 1000 --turns 6 HEAD~1 worktree
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from polling import (  # noqa: E402
+    NM_PYTHON,
+    Code,
+    child_env,
+    code_snapshot,
+    ensure_nm_venv,
+    news_monitor_config,
+)
+from profile_once import FarmProcess  # noqa: E402
+
+
+def once(config: Path, code: Code, home: Path, *extra: str) -> float:
+    """CPU seconds (user + sys) of one ``once`` process and its parse workers."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        [str(NM_PYTHON), "-m", "monitor", "--config", str(config), "-q", "once", *extra],
+        env=child_env(home, code), cwd=config.parent, check=True, capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("revs", nargs="+", help="git revisions, or 'worktree'")
+    ap.add_argument("--feeds", type=int, default=200)
+    ap.add_argument("--latency", type=float, default=0.05)
+    ap.add_argument("--turns", type=int, default=12)
+    args = ap.parse_args(argv)
+    ensure_nm_venv()
+    with tempfile.TemporaryDirectory(prefix="nm-warm-ab-") as tmp:
+        root = Path(tmp)
+        codes = [code_snapshot(rev, root / f"code-{i}") for i, rev in enumerate(args.revs)]
+        farm = FarmProcess(args.feeds, args.latency, 1, root)
+        try:
+            urls = farm.call("GET", "/_control/feeds")
+            configs = []
+            for i, code in enumerate(codes):
+                config = news_monitor_config(root / f"run-{i}", urls)
+                once(config, code, root / "home", "--all")  # cold: fills the database
+                configs.append(config)
+            warm: list[list[float]] = [[] for _ in codes]
+            idle: list[list[float]] = [[] for _ in codes]
+            started = time.monotonic()
+            for turn in range(args.turns):
+                order = range(len(codes)) if turn % 2 == 0 else reversed(range(len(codes)))
+                for i in order:
+                    warm[i].append(once(configs[i], codes[i], root / "home", "--all"))
+                    idle[i].append(once(configs[i], codes[i], root / "home"))
+        finally:
+            farm.stop()
+    print(f"# {args.feeds} feeds, {args.latency:g} s latency, {args.turns} turns "
+          f"({time.monotonic() - started:.0f} s), medians")  # fmt: skip
+    print("| code | warm CPU s | idle CPU s | above idle, ms per feed |")
+    print("| --- | ---: | ---: | ---: |")
+    for code, w, i in zip(codes, warm, idle, strict=True):
+        above = statistics.median(a - b for a, b in zip(w, i, strict=True)) / args.feeds
+        print(f"| {code.label} | {statistics.median(w):.3f} | {statistics.median(i):.3f} "
+              f"| {above * 1000:.3f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.pop("PYTHONPATH", None)
+    sys.exit(main())
