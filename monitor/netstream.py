@@ -146,12 +146,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def _readable(self) -> bool:
         """Whether the idle connection has input or is gone (the server closed it).
 
-        The loop reads the socket as data arrives, so an end of stream or a reset it
-        already read shows on the reader and the transport, not on the socket.
+        The loop reads the socket as data arrives, so what it already read (bytes
+        nobody asked for, an end of stream, a reset) shows on the reader and the
+        transport, not on the socket.
         """
         if self._writer.transport.is_closing() or self._reader.at_eof():
             return True
-        if self._reader.exception() is not None:
+        if self._reader.exception() is not None or getattr(self._reader, "_buffer", None):
             return True
         sock = self._writer.get_extra_info("socket")
         return sock is None or has_input(sock)

@@ -46,14 +46,14 @@ async def _connected(
 @pytest.mark.parametrize("server_does", ["close", "send", "reset"])
 async def test_an_idle_connection_shows_what_the_server_did(server_does: str) -> None:
     """Open and quiet: not readable. Closed, reset or sent to: readable (so expired)."""
-    act = asyncio.Event()
+    act, done = asyncio.Event(), asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await act.wait()
-        if server_does == "send":
+        if server_does == "send":  # and keep the connection open until the test ends
             writer.write(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
             await writer.drain()
-            await asyncio.sleep(1)
+            await done.wait()
         elif server_does == "reset":
             _reset(writer)
         writer.close()
@@ -69,6 +69,7 @@ async def test_an_idle_connection_shows_what_the_server_did(server_does: str) ->
             await asyncio.sleep(0.01)
         assert stream.get_extra_info("is_readable") is True
     finally:
+        done.set()
         await stream.aclose()
         server.close()
         await server.wait_closed()
