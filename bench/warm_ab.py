@@ -42,16 +42,16 @@ from polling import (  # noqa: E402
 from profile_once import FarmProcess  # noqa: E402
 
 
-def once(config: Path, code: Code, home: Path, *extra: str) -> float:
-    """CPU seconds (user + sys) of one ``once`` process and its parse workers."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def once(config: Path, code: Code, home: Path, *extra: str) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys) of one ``once`` process and its parse workers."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(
         [str(NM_PYTHON), "-m", "monitor", "--config", str(config), "-q", "once", *extra],
         env=child_env(home, code), cwd=config.parent, check=True, capture_output=True,
         timeout=600,
     )  # fmt: skip
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 config = news_monitor_config(root / f"run-{i}", urls)
                 once(config, code, root / "home", "--all")  # cold: fills the database
                 configs.append(config)
-            warm: list[list[float]] = [[] for _ in codes]
-            idle: list[list[float]] = [[] for _ in codes]
+            warm: list[list[tuple[float, float]]] = [[] for _ in codes]
+            idle: list[list[tuple[float, float]]] = [[] for _ in codes]
             started = time.monotonic()
             for turn in range(args.turns):
                 order = range(len(codes)) if turn % 2 == 0 else reversed(range(len(codes)))
@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             farm.stop()
     print(f"# {args.feeds} feeds, {args.latency:g} s latency, {args.turns} turns "
           f"({time.monotonic() - started:.0f} s), medians")  # fmt: skip
-    print("| code | warm CPU s | idle CPU s | above idle, ms per feed |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| code | warm wall s | warm CPU s | idle CPU s | above idle, ms per feed |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for code, w, i in zip(codes, warm, idle, strict=True):
-        above = statistics.median(a - b for a, b in zip(w, i, strict=True)) / args.feeds
-        print(f"| {code.label} | {statistics.median(w):.3f} | {statistics.median(i):.3f} "
-              f"| {above * 1000:.3f} |")  # fmt: skip
+        above = statistics.median(a[1] - b[1] for a, b in zip(w, i, strict=True)) / args.feeds
+        print(f"| {code.label} | {statistics.median(x[0] for x in w):.3f} "
+              f"| {statistics.median(x[1] for x in w):.3f} "
+              f"| {statistics.median(x[1] for x in i):.3f} | {above * 1000:.3f} |")  # fmt: skip
     return 0
 
 

@@ -118,7 +118,8 @@ async def _poll_source(
                     moved_to=result.permanent_redirect,
                     etag=result.etag,
                     last_modified=result.last_modified,
-                )
+                ),
+                urgent=False,  # the poll is over: the record may wait for company
             )
             await _health_after_success(rt, source, state, 0)
             return PollOutcome(

@@ -40,7 +40,7 @@ class Runtime:
     robots: RobotsPolicy
     clock: Callable[[], datetime]
     slots: asyncio.Semaphore  # polls in progress, fetched bodies included: bounds memory
-    batched: WriteBatch  # claims and not-modified writes, one transaction per loop turn
+    batched: WriteBatch  # claims and not-modified writes, made together (write_batch)
     workers: ParseWorkers | None = None  # parse workers on other cores (a large pass)
     hosts: defaultdict[str, asyncio.Semaphore] = field(init=False)  # ``host_turn``
 

@@ -11,7 +11,7 @@ import pytest
 from monitor.errors import StorageError
 from monitor.runtime import write_to
 from monitor.store import Store
-from monitor.write_batch import WriteBatch
+from monitor.write_batch import SETTLE_TURNS, WriteBatch
 from tests.test_store import LEASE, NOW
 
 
@@ -91,3 +91,42 @@ def test_a_batch_is_one_transaction_rolled_back_as_a_whole(store: Store) -> None
     with store.batch():
         claim(store, "a")()
     assert set(store.source_states()) == {"a"}
+
+
+def not_modified(store: Store, name: str) -> partial[Any]:
+    return partial(store.record_not_modified, name, now=NOW, next_poll_at=NOW, etag='"e"')
+
+
+async def _later(turns: int, write: Any) -> Any:
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    return await write
+
+
+async def test_records_wait_a_few_turns_for_company_and_claims_do_not(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record (``urgent=False``) waits up to SETTLE_TURNS turns for more writes; a
+    claim, which a poll waits on, goes out on the next turn and takes them along."""
+    batched = WriteBatch(store, partial(write_to, store))
+    await asyncio.gather(*(batched(claim(store, f"s{i}")) for i in range(4)))
+    begun = count_transactions(store, monkeypatch)
+    await asyncio.gather(  # records of polls that end two turns apart: one transaction
+        batched(not_modified(store, "s0"), urgent=False),
+        _later(2, batched(not_modified(store, "s1"), urgent=False)),
+    )
+    assert len(begun) == 1
+    await asyncio.gather(  # more than SETTLE_TURNS apart: two
+        batched(not_modified(store, "s2"), urgent=False),
+        _later(SETTLE_TURNS + 2, batched(not_modified(store, "s3"), urgent=False)),
+    )
+    assert len(begun) == 3
+    assert all(s.etag == '"e"' for s in store.source_states().values())
+
+    flushed: list[str] = []
+    record = asyncio.ensure_future(batched(not_modified(store, "s0"), urgent=False))
+    record.add_done_callback(lambda _: flushed.append("record"))
+    await asyncio.sleep(0)
+    state = await batched(claim(store, "new"))  # urgent: out on the next turn, with the record
+    await asyncio.sleep(0)
+    assert state is not None and flushed == ["record"] and len(begun) == 4
