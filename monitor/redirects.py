@@ -38,6 +38,8 @@ def redirect_target(current: str, location: str) -> str:
 
 def same_origin(a: str, b: str) -> bool:
     """Whether two URLs have the same scheme, host and port."""
+    if a == b:  # (every poll asks this of its source's own URL)
+        return True
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, (pa.hostname or "").lower(), pa.port) == (
         pb.scheme, (pb.hostname or "").lower(), pb.port,

@@ -16,6 +16,7 @@ from monitor.errors import (
     HTTPStatusError,
 )
 from monitor.fetch import Fetcher
+from monitor.redirects import same_origin
 from tests.servers import HTTPFixture, Route
 
 
@@ -290,3 +291,19 @@ async def test_a_304_naming_content_codings_is_read_raw_and_keeps_its_connection
         server.close()
         await server.wait_closed()
     assert connections == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://x.org/feed", "https://x.org/feed", True),
+        ("https://x.org/feed", "https://X.ORG/other?q=1", True),
+        ("https://x.org/feed", "http://x.org/feed", False),
+        ("https://x.org/feed", "https://x.org:8443/feed", False),
+        ("https://x.org/feed", "https://cdn.x.org/feed", False),
+    ],
+)
+def test_same_origin(a: str, b: str, same: bool) -> None:
+    """Configured headers (credentials) go only to the source's own origin."""
+    assert same_origin(a, b) is same
+    assert same_origin(b, a) is same
