@@ -1,4 +1,4 @@
-"""Short writes from the event loop, made together: one transaction per turn of the loop.
+"""Short writes from the event loop, made together: one transaction for a few at a time.
 
 Stage: pipeline (the main process's bookkeeping writes). Must not: change what any
 single write does, or let one failing write undo another.
@@ -35,7 +35,7 @@ Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 class WriteBatch:
-    """Coalesces the writes of one turn of the event loop into one transaction."""
+    """Coalesces the writes of a turn of the event loop (or a few) into one transaction."""
 
     def __init__(self, store: Store, run: Runner) -> None:
         self._store = store

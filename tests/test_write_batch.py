@@ -1,4 +1,4 @@
-"""Claims and not-modified writes made together: one transaction per turn of the loop."""
+"""Claims and not-modified writes made together: few transactions, no write held back."""
 
 from __future__ import annotations
 
