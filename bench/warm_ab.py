@@ -19,7 +19,6 @@ warm pass is compared with an idle pass of the same moment.  Prints the medians.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import subprocess
@@ -96,5 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("PYTHONPATH", None)
     sys.exit(main())

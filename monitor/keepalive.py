@@ -99,7 +99,7 @@ class _LinearPool(httpcore.AsyncConnectionPool):
             origin = pool_request.request.url.origin
             connection = self._reusable(origin, taken, closing)
             if connection is None:
-                if len(self._connections) >= self._max_connections:
+                if len(self._connections) >= self._max_connections and self._swept_at < now:
                     closing += self._sweep(now)  # closed or expired ones make room
                 if len(self._connections) >= self._max_connections:
                     spare = next(
