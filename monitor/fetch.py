@@ -170,7 +170,7 @@ class Fetcher:
         started = time.perf_counter()
         failures: list[FetchError] = []
 
-        def retry_hook(exc: Exception) -> bool | float:
+        def retry_hook(exc: BaseException) -> bool | float:
             if isinstance(exc, _Transient):
                 failures.append(exc.error)
                 return exc.wait if exc.wait is not None else True
@@ -215,7 +215,7 @@ class Fetcher:
         self,
         first: _Transient,
         attempt: Callable[[], Awaitable[FetchResult]],
-        retry_hook: Callable[[Exception], bool | float],
+        retry_hook: Callable[[BaseException], bool | float],
     ) -> FetchResult:
         """The attempts after a transient failure, with stamina's backoff and jitter.
 
