@@ -41,7 +41,7 @@ from monitor.prepare import (
 from monitor.redirects import same_origin
 from monitor.runtime import Runtime, due_by, write_to
 from monitor.schedule import format_duration, parse_cron
-from monitor.store import SourceState, Store, short_hash_bytes
+from monitor.store import PollToSave, SourceState, Store, short_hash_bytes
 from monitor.workers import FeedJob
 
 logger = logging.getLogger(__name__)
@@ -204,11 +204,26 @@ def save_prepared(
     now: datetime,
 ) -> tuple[int, int, int]:
     """Store a prepared poll (in one transaction); (entries, items stored, alerts stored)."""
+    saved = store.save_polls([poll_to_save(settings, source, prepared, facts, feed_url, now)])[0]
+    if isinstance(saved, Exception):  # pragma: no cover - a single poll's failure is raised
+        raise saved
+    return prepared.entries, *saved
+
+
+def poll_to_save(
+    settings: Settings,
+    source: SourceConfig,
+    prepared: Prepared,
+    facts: PollFacts,
+    feed_url: str | None,
+    now: datetime,
+) -> PollToSave:
+    """What ``Store.save_polls`` stores of a prepared poll saved at ``now``."""
     gap = prepared.gap or facts.known_gap
     publisher = facts.publisher
     if prepared.publisher_delay is not None:
         publisher = max(publisher or timedelta(0), prepared.publisher_delay)
-    stored, alerted = store.save_poll(
+    return PollToSave(
         source.name,
         now=now,
         next_poll_at=next_poll_after_success(settings, source, gap, publisher, now),
@@ -225,7 +240,6 @@ def save_prepared(
         story_window=settings.stories.window,
         similarity=settings.stories.similarity,
     )
-    return prepared.entries, stored, alerted
 
 
 async def _health_after_success(

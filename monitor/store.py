@@ -3,27 +3,34 @@
 One method is one transaction (see ``db``). Items are indexed by short hashes of
 their key and canonical URL; an item whose canonical URL is already stored (from
 any source) is kept as a duplicate and never alerted. Digest and delivery queries
-live in ``store_digests``.
+live in ``store_digests``, a successful poll's writes in ``store_polls``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Text, and_, bindparam, func, or_, select, update
 from sqlalchemy.sql.dml import Update
 
 from monitor.db import Database, short_hash, short_hash_bytes
 
-__all__ = ["KnownItem", "SourceState", "Store", "StoredItem", "short_hash", "short_hash_bytes"]
-from monitor.models import ChangedItem, NewItem
+__all__ = [
+    "KnownItem",
+    "PollToSave",
+    "SourceState",
+    "Store",
+    "StoredItem",
+    "short_hash",
+    "short_hash_bytes",
+]
 from monitor.store_digests import DigestQueries
 from monitor.store_items import ItemQueries, KnownItem, StoredItem
-from monitor.stories import SAME_STORY
+from monitor.store_polls import PollQueries, PollToSave
 from monitor.tables import UTCDateTime, sources
 
 
@@ -61,35 +68,7 @@ _OLD_URL_STATE: dict[str, None] = {
     "entry_hashes": None,
 }
 
-# A successful poll, in one prepared statement (save_poll runs for every source and pass).
 _NOW = bindparam("p_now", type_=UTCDateTime)
-_STORED = bindparam("p_stored", type_=Integer)
-_POLL_SAVED = (
-    update(sources)
-    .where(sources.c.name == bindparam("p_name"))
-    .values(
-        etag=bindparam("p_etag"),
-        last_modified=bindparam("p_last_modified"),
-        first_polled_at=func.coalesce(sources.c.first_polled_at, _NOW),
-        last_polled_at=_NOW,
-        last_success_at=_NOW,
-        next_poll_at=bindparam("p_next"),
-        last_status="ok",
-        last_error=None,
-        consecutive_failures=0,
-        total_items=sources.c.total_items + _STORED,
-        last_new_at=case((_STORED > 0, _NOW), else_=sources.c.last_new_at),
-        stale_reported=case((_STORED > 0, False), else_=sources.c.stale_reported),
-        moved_to=bindparam("p_moved_to"),
-        publish_gap=bindparam("p_gap"),
-        body_hash=bindparam("p_body_hash"),
-        feed_url=bindparam("p_feed_url"),
-        entry_hashes=bindparam("p_entry_hashes"),
-        claimed_by=None,
-        claim_expires_at=None,
-    )
-)
-
 
 _NOT_MODIFIED = (
     update(sources)
@@ -138,7 +117,7 @@ def _claim(due: bool, polled: bool) -> Update:
     )
 
 
-class Store(ItemQueries, DigestQueries, Database):
+class Store(PollQueries, ItemQueries, DigestQueries, Database):
     """Every query news-monitor runs. Create with ``Store.open(url, worker)``."""
 
     # -- sources -----------------------------------------------------------------
@@ -196,54 +175,6 @@ class Store(ItemQueries, DigestQueries, Database):
         with self._read() as conn:
             rows = conn.execute(select(sources.c.name, sources.c.next_poll_at))
             return {name: next_poll_at for name, next_poll_at in rows}
-
-    def save_poll(
-        self,
-        name: str,
-        *,
-        now: datetime,
-        next_poll_at: datetime,
-        etag: str | None,
-        last_modified: str | None,
-        new_items: Sequence[NewItem],
-        changed_items: Sequence[ChangedItem] = (),
-        raw_refresh: Mapping[int, str] | None = None,
-        moved_to: str | None = None,
-        publish_gap: timedelta | None = None,
-        body_hash: str | None = None,
-        feed_url: str | None = None,
-        entry_hashes: str | None = None,
-        story_window: timedelta = timedelta(days=3),
-        similarity: float = SAME_STORY,
-    ) -> tuple[int, int]:
-        """Store a successful poll in one transaction; release the claim.
-
-        Returns (items stored, alerts stored). Story identity: see ``store_items``.
-        """
-        since = now - story_window
-        ahead = self.looked_ahead(name, new_items, since, similarity)
-        with self._tx() as conn:
-            stored, alerted = self._store_new(conn, name, new_items, now, since, similarity, ahead)
-            self._refresh_raw_hashes(conn, raw_refresh or {})
-            for changed in changed_items:
-                alerted += self._store_change(conn, changed, now)
-            self._on_driver(_POLL_SAVED).run(
-                conn,
-                {
-                    "p_name": name,
-                    "p_etag": etag,
-                    "p_last_modified": last_modified,
-                    "p_now": now,
-                    "p_next": next_poll_at,
-                    "p_stored": stored,
-                    "p_moved_to": moved_to,
-                    "p_gap": int(publish_gap.total_seconds()) if publish_gap else None,
-                    "p_body_hash": body_hash,
-                    "p_feed_url": feed_url,
-                    "p_entry_hashes": entry_hashes,
-                },
-            )
-        return stored, alerted
 
     def record_poll_failure(
         self,

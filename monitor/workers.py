@@ -3,13 +3,15 @@
 Parsing a feed, building its new items, their identities and their alerts is pure
 CPU work (``prepare``), and storing them is much of the rest. In one process it all
 shares one core with fetching (the GIL); a pass over many feed sources hands each
-fetched feed to a worker process, which prepares it and stores the poll
-(``pipeline.save_prepared``), while the main process fetches, claims, and sends.
-Writers of every process queue on the database's writer lock (``db``), and each
-poll is still one transaction that sees every earlier one, so story clustering and
+fetched feed to a worker process, which prepares it and stores the poll, while the
+main process fetches, claims, and sends. Feeds fetched while every worker is busy
+wait, and the next free worker takes several at once and stores their polls in one
+transaction (``Store.save_polls``): one commit instead of several, when there is
+most to write. Writers of every process queue on the database's writer lock
+(``db``), and each poll sees every poll stored before it, so story clustering and
 alerts come out as in one process (there, too, which copy of a story counts as the
-first follows the order in which polls finish). Pages, ``full_text`` feeds and feed discovery
-(they fetch) stay in the main process.
+first follows the order in which polls finish). Pages, ``full_text`` feeds and feed
+discovery (they fetch) stay in the main process.
 
 Workers are forked, before the CLI opens the database or starts any thread: a fork
 copies only the thread that calls it, and a lock another thread held would stay
@@ -35,6 +37,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -42,13 +46,14 @@ from monitor.config import Settings
 from monitor.errors import ParseError
 from monitor.matching import Matcher
 from monitor.prepare import PollFacts, Prepared, newest_entries, prepare_parsed
-from monitor.store import Store
+from monitor.store import PollToSave, Store
 
 logger = logging.getLogger(__name__)
 
 ENV = "NEWS_MONITOR_PARSE_WORKERS"
 MIN_SOURCES = 16  # fewer feed sources gain less than starting the workers costs
 MAX_DEFAULT = 4
+MAX_BATCH = 8  # polls a worker stores in one transaction at most
 
 
 @dataclass(slots=True)
@@ -125,31 +130,60 @@ def _prepare_in_worker(job: FeedJob) -> Prepared | None:
     return prepare_parsed(worker.matcher, parsed, known, job.now, job.max_age)
 
 
-def _poll_in_worker(job: FeedJob) -> tuple[int, int, int] | None:
-    """Parse, prepare and store one feed's poll: (entries, stored, alerts), or None.
+# What a worker did with one job of a batch: (entries, stored, alerts); None for an HTML
+# page to look for a feed on (the main process does that); or the poll's exception.
+Outcome = tuple[int, int, int] | None | Exception
 
-    None: an HTML page to look for a feed on (the main process does that).
+
+def _poll_batch_in_worker(jobs: list[FeedJob]) -> list[Outcome]:
+    """Parse, prepare and store fetched feeds' polls, all stored in one transaction.
+
+    Each job's failure (a feed that does not parse, a bug) is its own outcome; the
+    others are stored all the same (``Store.save_polls``).
     """
-    from monitor.pipeline import save_prepared  # loaded before the fork: no import here
+    from monitor.pipeline import poll_to_save  # loaded before the fork: no import here
 
     worker = _worker()
-    prepared = _prepare_in_worker(job)
-    if prepared is None:
-        return None
-    config = next(s for s in worker.settings.sources if s.name == job.source)
-    saved_at = datetime.now(UTC)
-    return save_prepared(
-        worker.settings, worker.own_store(), config, prepared, job.facts, job.known_feed, saved_at
-    )
+    outcomes: list[Outcome] = []
+    to_save: list[tuple[int, int, PollToSave]] = []  # (job, entries, poll)
+    for at, job in enumerate(jobs):
+        try:
+            prepared = _prepare_in_worker(job)
+            if prepared is None:
+                outcomes.append(None)
+                continue
+            config = next(s for s in worker.settings.sources if s.name == job.source)
+            saved_at = datetime.now(UTC)
+            poll = poll_to_save(
+                worker.settings, config, prepared, job.facts, job.known_feed, saved_at
+            )
+        except Exception as exc:  # the poll fails, by name, in the main process
+            outcomes.append(exc)
+            continue
+        outcomes.append(None)
+        to_save.append((at, prepared.entries, poll))
+    if to_save:
+        saved = worker.own_store().save_polls([poll for _at, _entries, poll in to_save])
+        for (at, entries, _poll), result in zip(to_save, saved, strict=True):
+            outcomes[at] = result if isinstance(result, Exception) else (entries, *result)
+    return outcomes
 
 
 class ParseWorkers:
-    """A pool of forked parse workers for one pass."""
+    """A pool of forked parse workers for one pass.
+
+    Each worker has at most one batch of jobs at a time. A job that arrives while
+    every worker is busy waits, and the next worker free takes up to ``MAX_BATCH``
+    waiting jobs at once and stores them in one transaction: under load (a cold
+    pass) commits are fewer and larger, and a lone job still goes at once.
+    """
 
     def __init__(self, pool: ProcessPoolExecutor, count: int) -> None:
         self._pool = pool
         self.count = count
         self._broken = False
+        self._busy = 0  # batches in the workers now
+        self._waiting: list[tuple[FeedJob, asyncio.Future[Outcome]]] = []
 
     @classmethod
     def start(cls, settings: Settings) -> ParseWorkers | None:
@@ -181,17 +215,64 @@ class ParseWorkers:
 
         None means the caller does it in this process: for an HTML page to look for a
         feed on, and once a worker has died (nothing is lost: the poll's claim is
-        still held, and the main process stores it).
+        still held, and the main process stores it). The poll's own failure (a feed
+        that does not parse) is raised.
         """
         if self._broken:
             return None
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, done))
+        self._dispatch()
         try:
-            return await asyncio.wrap_future(self._pool.submit(_poll_in_worker, job))
-        except BrokenProcessPool:
-            if not self._broken:
-                logger.warning("a parse worker died; the pass goes on in one process")
-            self._broken = True
-            return None
+            outcome = await done
+        except asyncio.CancelledError:
+            self._waiting = [(j, f) for j, f in self._waiting if f is not done]
+            raise
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _dispatch(self) -> None:
+        """Hand waiting jobs to the free workers, a batch each."""
+        while self._waiting and self._busy < self.count and not self._broken:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                future = self._pool.submit(_poll_batch_in_worker, [job for job, _ in batch])
+            except BrokenProcessPool:
+                self._lost(batch)
+                return
+            self._busy += 1
+            asyncio.wrap_future(future).add_done_callback(partial(self._finished, batch))
+
+    def _finished(
+        self, batch: list[tuple[FeedJob, asyncio.Future[Outcome]]], future: asyncio.Future[Any]
+    ) -> None:
+        self._busy -= 1
+        if future.cancelled():
+            for _job, done in batch:
+                if not done.done():
+                    done.cancel()
+        elif isinstance(future.exception(), BrokenProcessPool):
+            self._lost(batch)
+        elif future.exception() is not None:  # pragma: no cover - the batch catches its own
+            for _job, done in batch:
+                if not done.done():
+                    done.set_exception(future.exception())  # type: ignore[arg-type]
+        else:
+            for (_job, done), outcome in zip(batch, future.result(), strict=True):
+                if not done.done():
+                    done.set_result(outcome)
+        self._dispatch()
+
+    def _lost(self, batch: list[tuple[FeedJob, asyncio.Future[Outcome]]]) -> None:
+        """A worker died: these jobs, and every one still waiting, go back to the caller."""
+        if not self._broken:
+            logger.warning("a parse worker died; the pass goes on in one process")
+        self._broken = True
+        for _job, done in [*batch, *self._waiting]:
+            if not done.done():
+                done.set_result(None)
+        self._waiting = []
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -19,7 +19,8 @@ from sqlalchemy import Connection
 
 from monitor.driver_sql import DriverStatement
 from monitor.errors import StorageError
-from monitor.store import _NOT_MODIFIED, _POLL_SAVED, Store, _claim
+from monitor.store import _NOT_MODIFIED, Store, _claim
+from monitor.store_polls import _POLL_SAVED
 from monitor.tables import sources
 
 # a time with microseconds, one without (SQLite stores both as text: same format?),

@@ -8,12 +8,13 @@ states must be the same. Smaller cases: the worker count, and a worker that dies
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
 import signal
 import sqlite3
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,57 @@ def test_a_pass_that_cannot_fork_runs_in_one_process(
     with caplog.at_level(logging.WARNING):
         assert ParseWorkers.start(settings_with(tmp_path, MIN_SOURCES)) is None
     assert "cannot start parse workers" in caplog.text
+
+
+class RecordingPool(ThreadPoolExecutor):
+    """One thread in this process as the worker pool, noting each batch it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.batches: list[list[str]] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.batches.append([job.source for job in args[0]])
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_feeds_waiting_for_a_busy_worker_are_stored_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first feed goes to the worker at once; those that arrive while it is busy
+    wait and go together, up to MAX_BATCH, each stored and reported as its own poll. A
+    feed that does not parse fails alone."""
+    from monitor import workers
+    from monitor.errors import ParseError
+    from monitor.store import Store
+
+    settings = settings_with(tmp_path, 6)
+    store = Store.open(settings.storage.url, "main")
+    monkeypatch.setattr(workers, "_WORKER", None)
+    _start_worker(settings)  # this process plays the worker
+    monkeypatch.setattr(workers, "MAX_BATCH", 3)
+    now, facts = datetime.now(UTC), PollFacts(None, None, None, None, None, None)
+    jobs = []
+    for i in range(6):
+        store.claim_source(f"s{i}", f"https://example.org/{i}.xml", now=now, lease=timedelta(minutes=5), due_before=None)  # fmt: skip
+        body = rss(f"Desk {i}", [Entry(f"Cuba talks {i}", f"https://x.org/{i}/1", "About Cuba.",
+                                       published=hours_ago(1)),
+                                 Entry(f"Weather {i}", f"https://x.org/{i}/2", "Rain.",
+                                       published=hours_ago(2))])  # fmt: skip
+        if i == 4:
+            body = b"Service moved."  # no feed at all
+        jobs.append(FeedJob(f"s{i}", body, f"https://example.org/{i}.xml", None, None, None,
+                            False, facts, now, timedelta(days=3)))  # fmt: skip
+    pool = RecordingPool()
+    parse_workers = ParseWorkers(pool, 1)
+    try:
+        done = await asyncio.gather(*(parse_workers.poll(j) for j in jobs), return_exceptions=True)
+    finally:
+        parse_workers.close()
+    assert pool.batches == [["s0"], ["s1", "s2", "s3"], ["s4", "s5"]]
+    assert done[:4] == [(2, 2, 1)] * 4 and done[5] == (2, 2, 1)
+    assert isinstance(done[4], ParseError)
+    states = store.source_states()
+    store.close()
+    assert [states[f"s{i}"].total_items for i in range(6)] == [2, 2, 2, 2, 0, 2]
+    assert states["s4"].last_status is None  # still claimed: the caller records the failure
