@@ -25,6 +25,9 @@ costs of the stock one taken out (each measured in ``bench/http_client.py``; see
   the backend swaps it for ``verified_context()`` when it starts TLS, loaded once per
   process on the first TLS connection. If the swap were ever skipped, TLS would fail
   ("certificate verify failed"); it could never go unverified.
+- Locks and shields. httpcore's per-connection locks and per-response cancel shields
+  are anyio's, whose first use imports anyio's asyncio backend; ``httpcore_sync``
+  makes them asyncio's.
 
 The pool's backend is reached through private attributes of httpx and httpcore; when
 they are not there (another version) the stock transport is returned.
@@ -40,6 +43,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from monitor import httpcore_sync
 from monitor.netstream import AsyncioBackend
 
 SWEEP = 0.05  # seconds between the pool's walks over all its connections
@@ -74,6 +78,7 @@ def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(limits=limits)  # another httpx: the stock one
     pool._network_backend = AsyncioBackend(_tls_context)
     pool.__class__ = _LinearPool
+    httpcore_sync.install()
     return transport
 
 
