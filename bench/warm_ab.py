@@ -14,6 +14,7 @@ warm pass is compared with an idle pass of the same moment.  Prints the medians.
 
     .venv/bin/python bench/warm_ab.py 7c9b42d HEAD                 # 200 feeds, 12 turns
     .venv/bin/python bench/warm_ab.py --feeds 1000 --turns 6 HEAD~1 worktree
+    .venv/bin/python bench/warm_ab.py --callgrind --turns 2 HEAD~1 HEAD   # needs valgrind
 """
 
 from __future__ import annotations
@@ -41,15 +42,32 @@ from polling import (  # noqa: E402
 from profile_once import FarmProcess  # noqa: E402
 
 
-def once(config: Path, code: Code, home: Path, *extra: str) -> tuple[float, float]:
-    """Wall and CPU seconds (user + sys) of one ``once`` process and its parse workers."""
+def once(
+    config: Path, code: Code, home: Path, *extra: str, callgrind: bool = False
+) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys) of one ``once`` process and its parse workers.
+
+    ``callgrind``: run it under valgrind's callgrind instead and give, as the second
+    value, the instructions the main process executed, in millions (repeatable
+    where CPU seconds are not: a shared machine's speed drifts by 20 % in minutes).
+    """
+    command = [str(NM_PYTHON), "-m", "monitor", "--config", str(config), "-q", "once", *extra]
+    out = config.parent / "callgrind.out"
+    if callgrind:
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", *command]
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(
-        [str(NM_PYTHON), "-m", "monitor", "--config", str(config), "-q", "once", *extra],
-        env=child_env(home, code), cwd=config.parent, check=True, capture_output=True,
-        timeout=600,
+        command, env=child_env(home, code), cwd=config.parent, check=True, capture_output=True,
+        timeout=3600 if callgrind else 600,
     )  # fmt: skip
     wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if callgrind:  # the main process has the lowest pid (its forked workers came later)
+        files = sorted(config.parent.glob("callgrind.out.*"), key=lambda f: int(f.suffix[1:]))
+        summary = next(line for line in files[0].read_text().splitlines()
+                       if line.startswith("summary:"))  # fmt: skip
+        for f in files:
+            f.unlink()
+        return wall, int(summary.split()[1]) / 1e6
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
@@ -59,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feeds", type=int, default=200)
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--turns", type=int, default=12)
+    ap.add_argument(
+        "--callgrind", action="store_true",
+        help="count the main process's instructions under valgrind instead (try --turns 2)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     ensure_nm_venv()
     with tempfile.TemporaryDirectory(prefix="nm-warm-ab-") as tmp:
@@ -78,13 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             for turn in range(args.turns):
                 order = range(len(codes)) if turn % 2 == 0 else reversed(range(len(codes)))
                 for i in order:
-                    warm[i].append(once(configs[i], codes[i], root / "home", "--all"))
-                    idle[i].append(once(configs[i], codes[i], root / "home"))
+                    cg = args.callgrind
+                    warm[i].append(once(configs[i], codes[i], root / "home", "--all", callgrind=cg))
+                    idle[i].append(once(configs[i], codes[i], root / "home", callgrind=cg))
         finally:
             farm.stop()
     print(f"# {args.feeds} feeds, {args.latency:g} s latency, {args.turns} turns "
           f"({time.monotonic() - started:.0f} s), medians")  # fmt: skip
-    print("| code | warm wall s | warm CPU s | idle CPU s | above idle, ms per feed |")
+    unit, per = ("M instructions", "k instructions") if args.callgrind else ("CPU s", "ms")
+    print(f"| code | warm wall s | warm {unit} | idle {unit} | above idle, {per} per feed |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for code, w, i in zip(codes, warm, idle, strict=True):
         above = statistics.median(a[1] - b[1] for a, b in zip(w, i, strict=True)) / args.feeds
