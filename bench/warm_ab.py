@@ -50,6 +50,9 @@ def once(
     ``callgrind``: run it under valgrind's callgrind instead and give, as the second
     value, the instructions the main process executed, in millions (repeatable
     where CPU seconds are not: a shared machine's speed drifts by 20 % in minutes).
+    Under valgrind a pass runs ~30 times slower while the farm's latency does not,
+    so what depends on time (loop turns per answer, the pool's sweeps every 50 ms)
+    weighs more than in a real pass: confirm a gain in CPU seconds.
     """
     command = [str(NM_PYTHON), "-m", "monitor", "--config", str(config), "-q", "once", *extra]
     out = config.parent / "callgrind.out"
