@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import select
 import socket
 import ssl
@@ -32,6 +33,20 @@ from typing import Any
 import httpcore
 
 _INFO = {"client_addr": "sockname", "server_addr": "peername", "ssl_object": "ssl_object"}
+# whether ``is_readable`` also polls the socket (``loop_state_only`` turns it off)
+_POLL_SOCKETS = contextvars.ContextVar("news_monitor_poll_sockets", default=True)
+
+
+@contextlib.contextmanager
+def loop_state_only() -> Iterator[None]:
+    """Within the block, an idle connection's ``is_readable`` answers from what the loop
+    has read (an end of stream, a reset, bytes nobody asked for), without a ``poll()``
+    of its socket: what arrived since the loop's last turn is not seen yet."""
+    token = _POLL_SOCKETS.set(False)
+    try:
+        yield
+    finally:
+        _POLL_SOCKETS.reset(token)
 
 
 @contextlib.contextmanager
@@ -154,6 +169,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             return True
         if self._reader.exception() is not None or getattr(self._reader, "_buffer", None):
             return True
+        if not _POLL_SOCKETS.get():
+            return False
         sock = self._writer.get_extra_info("socket")
         return sock is None or has_input(sock)
 

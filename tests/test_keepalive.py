@@ -387,3 +387,51 @@ async def test_a_request_is_woken_only_if_it_waits() -> None:
     busy.idle = True
     pool._assign_requests_to_connections()
     assert await waiter is busy
+
+
+async def test_loop_state_only_reads_what_the_loop_read_and_polls_no_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool's sweeps ask every idle connection whether the server closed it; they
+    answer from what the loop has read, without a poll() of each socket. The check
+    before a connection is handed out still polls, and sees what the loop has not."""
+    import select
+    import threading
+
+    from monitor import netstream
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    send, stop = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        send.wait(5)
+        conn.sendall(b"HTTP/1.1 408 Request Timeout\r\n\r\n")  # bytes nobody asked for
+        stop.wait(5)
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    polls = []
+    real = netstream.has_input
+    monkeypatch.setattr(netstream, "has_input", lambda sock: polls.append(1) or real(sock))
+    stream = await AsyncioBackend().connect_tcp("127.0.0.1", listener.getsockname()[1], timeout=5)
+    try:
+        with netstream.loop_state_only():
+            assert stream.get_extra_info("is_readable") is False
+        assert polls == []
+        send.set()
+        sock = stream.get_extra_info("socket")
+        assert select.select([sock], [], [], 5)[0]  # arrived; the loop has not had a turn
+        with netstream.loop_state_only():
+            assert stream.get_extra_info("is_readable") is False  # not seen yet
+        assert stream.get_extra_info("is_readable") is True  # the poll sees it
+        await asyncio.sleep(0.05)  # the loop reads it
+        with netstream.loop_state_only():
+            assert stream.get_extra_info("is_readable") is True
+        assert len(polls) == 1
+    finally:
+        stop.set()
+        await stream.aclose()
+        thread.join(5)
+        listener.close()
