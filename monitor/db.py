@@ -219,7 +219,7 @@ class Database:
         Built once per dialect and table; execute it with the row as parameters, so
         SQLAlchemy's statement cache is hit instead of keying on literal values.
         """
-        return _insert_ignore(conn.dialect.name, table, keys, returning)
+        return insert_ignore(conn.dialect.name, table, keys, returning)
 
 
 class _WriterFile:
@@ -330,8 +330,9 @@ def _open_like(path: str, database: str) -> int:
     return fd
 
 
+# built once per dialect, table and keys: SQLAlchemy caches the compiled form by statement
 @functools.cache
-def _insert_ignore(
+def insert_ignore(
     dialect_name: str, table: Table, keys: tuple[str, ...], returning: Column[Any] | None
 ) -> Insert:
     statement: Insert

@@ -49,6 +49,8 @@ class DriverStatement:
         self._into: dict[str, Processor] = {
             n: binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
         }
+        # for run_many: each parameter in the driver's order (a name used twice: twice)
+        self._steps = [(n, self._into[n]) for n in names]
         # RETURNING columns: their names and how each value is read back
         returned = statement.returning_column_descriptions
         self.columns: tuple[str, ...] = tuple(c["name"] for c in returned)
@@ -58,8 +60,7 @@ class DriverStatement:
 
     def run(self, conn: Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute in ``conn``'s transaction; the returned rows (empty without RETURNING)."""
-        if conn.dialect is not self._dialect:
-            raise RuntimeError("DriverStatement used with another dialect")  # a bug
+        self._check(conn)
         values = {**self._fixed, **parameters}
         bound = {n: (p(values[n]) if p is not None else values[n]) for n, p in self._into.items()}
         arguments: Sequence[Any] | Mapping[str, Any] = (
@@ -78,3 +79,29 @@ class DriverStatement:
             tuple(p(v) if p is not None else v for p, v in zip(out, row, strict=True))
             for row in rows
         ]
+
+    def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once per row, in one ``executemany`` (no RETURNING), in ``conn``'s
+        transaction: the driver's parameter rows are built here, without SQLAlchemy's
+        per-row dictionaries and compiled-parameter steps."""
+        self._check(conn)
+        if self.columns:
+            raise RuntimeError("run_many of a statement with RETURNING")  # a bug
+        fixed, steps, names = self._fixed, self._steps, tuple(self._into)
+        arguments: list[Any] = []
+        for parameters in rows:
+            values = {**fixed, **parameters} if fixed else parameters
+            bound = [(p(values[n]) if p is not None else values[n]) for n, p in steps]
+            positional = self._order is not None
+            arguments.append(bound if positional else dict(zip(names, bound, strict=True)))
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(self._sql, arguments)
+        except self._dialect.loaded_dbapi.Error as exc:
+            raise StorageError(f"database error: {exc}") from exc
+        finally:
+            cursor.close()
+
+    def _check(self, conn: Connection) -> None:
+        if conn.dialect is not self._dialect:
+            raise RuntimeError("DriverStatement used with another dialect")  # a bug

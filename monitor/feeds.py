@@ -182,16 +182,20 @@ def _entry(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -
     )
     raw_hash = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
+    published = published_at(entry)
+
     def build() -> FeedItem:
-        return _item(entry, feed_url, feed_language)
+        return _item(entry, feed_url, feed_language, published)
 
     if key is None:  # no id and no link: the key comes from the normalised text
         item = build()
-        return Entry(item.key, raw_hash, item.published_at, lambda: item)
-    return Entry(key, raw_hash, published_at(entry), build)
+        return Entry(item.key, raw_hash, published, lambda: item)
+    return Entry(key, raw_hash, published, build)
 
 
-def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) -> FeedItem:
+def _item(
+    entry: Mapping[str, Any], feed_url: str, feed_language: str | None, published: datetime | None
+) -> FeedItem:
     link = _field(entry.get("link")) or None
     canonical = canonical_url(link) if link else None
     title = short_title(html_to_text(_text(entry.get("title"))))
@@ -213,7 +217,7 @@ def _item(entry: Mapping[str, Any], feed_url: str, feed_language: str | None) ->
         canonical_url=canonical,
         title=title,
         summary=short_text(summary),
-        published_at=published_at(entry),
+        published_at=published,
         language=_language(entry.get("language")) or feed_language,
         content=short_text(content),
     )

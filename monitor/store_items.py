@@ -11,6 +11,7 @@ Every method runs inside the caller's transaction or is one transaction (see ``d
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, select, update
+from sqlalchemy.sql.dml import Insert
 
-from monitor.db import Database, short_hash
+from monitor.db import Database, insert_ignore, short_hash
 from monitor.models import AlertMatch, ChangedItem, NewItem
 from monitor.store_stories import Lookup, catch_up, look_up
 from monitor.tables import alerts, deliveries, digests, items, story_keys
@@ -43,6 +45,25 @@ _KNOWN_ITEMS = select(items.c.key_hash, items.c.id, items.c.feed_hash, items.c.r
 _INSERTED = select(items.c.key_hash, items.c.id).where(
     items.c.source == bindparam("source"), items.c.id > bindparam("before")
 )
+
+
+# The columns a new item sets, each from the parameter ``i_<column>``.
+_NEW_ITEM_COLUMNS = (
+    "source", "key_hash", "url_hash", "item_key", "url", "canonical_url", "title",
+    "summary", "content", "language", "published_at", "first_seen_at", "alertable",
+    "duplicate_of", "feed_hash", "raw_hash", "fingerprint", "story_id", "revision", "sketch",
+)  # fmt: skip
+
+
+@functools.cache
+def _item_insert(dialect_name: str, *, returning: bool) -> Insert:
+    """A new item's INSERT, ignored when the source has the key already; built once.
+
+    Run on the driver (``driver_sql``): every new item of a cold pass goes through it.
+    """
+    values = {c: bindparam(f"i_{c}", type_=items.c[c].type) for c in _NEW_ITEM_COLUMNS}
+    statement = insert_ignore(dialect_name, items, ("source", "key_hash"), None).values(values)
+    return statement.returning(items.c.id) if returning else statement
 
 
 # a new item to insert: the item, its URL hash, the story it joins by similarity, and
@@ -186,36 +207,36 @@ class ItemQueries(Database):
             item = new.item
             rows.append(
                 {
-                    "source": source,
-                    "key_hash": short_hash(item.key),
-                    "url_hash": url_hash,
-                    "item_key": item.key,
-                    "url": item.url,
-                    "canonical_url": item.canonical_url,
-                    "title": item.title,
-                    "summary": item.summary,
-                    "content": item.content,
-                    "language": item.language,
-                    "published_at": item.published_at,
-                    "first_seen_at": now,
-                    "alertable": new.alertable and same is None,
-                    "duplicate_of": same[0] if same else None,
-                    "feed_hash": new.feed_hash,
-                    "raw_hash": new.raw_hash,
-                    "fingerprint": new.fingerprint,
-                    "story_id": same[1] if same else story,
-                    "revision": 0,
-                    "sketch": new.sketch,
+                    "i_source": source,
+                    "i_key_hash": short_hash(item.key),
+                    "i_url_hash": url_hash,
+                    "i_item_key": item.key,
+                    "i_url": item.url,
+                    "i_canonical_url": item.canonical_url,
+                    "i_title": item.title,
+                    "i_summary": item.summary,
+                    "i_content": item.content,
+                    "i_language": item.language,
+                    "i_published_at": item.published_at,
+                    "i_first_seen_at": now,
+                    "i_alertable": new.alertable and same is None,
+                    "i_duplicate_of": same[0] if same else None,
+                    "i_feed_hash": new.feed_hash,
+                    "i_raw_hash": new.raw_hash,
+                    "i_fingerprint": new.fingerprint,
+                    "i_story_id": same[1] if same else story,
+                    "i_revision": 0,
+                    "i_sketch": new.sketch,
                 }
             )
         if len(rows) <= FEW_ITEMS:
-            one = self._insert_ignore(conn, items, "source", "key_hash", returning=items.c.id)
-            return [conn.execute(one, row).scalar() for row in rows]
+            one = self._on_driver(_item_insert(conn.dialect.name, returning=True))
+            return [(one.run(conn, row) or [(None,)])[0][0] for row in rows]
         before = conn.execute(_MAX_ID).scalar_one()
-        conn.execute(self._insert_ignore(conn, items, "source", "key_hash"), rows)
+        self._on_driver(_item_insert(conn.dialect.name, returning=False)).run_many(conn, rows)
         found = conn.execute(_INSERTED, {"source": source, "before": before})
         inserted = {key_hash: item_id for key_hash, item_id in found}
-        return [inserted.get(row["key_hash"]) for row in rows]
+        return [inserted.get(row["i_key_hash"]) for row in rows]
 
     def _store_alerts(
         self,

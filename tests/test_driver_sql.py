@@ -20,8 +20,9 @@ from sqlalchemy import Connection
 from monitor.driver_sql import DriverStatement
 from monitor.errors import StorageError
 from monitor.store import _NOT_MODIFIED, Store, _claim
+from monitor.store_items import _item_insert
 from monitor.store_polls import _POLL_SAVED
-from monitor.tables import sources
+from monitor.tables import items, sources
 
 # a time with microseconds, one without (SQLite stores both as text: same format?),
 # and one given in another zone (stored as UTC)
@@ -58,11 +59,11 @@ def pair(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
         store.close()
 
 
-def _stored(store: Store) -> list[tuple[Any, ...]]:
+def _stored(store: Store, table: str = "sources") -> list[tuple[Any, ...]]:
     path = store.engine.url.database
     assert path is not None
     with sqlite3.connect(path) as raw:
-        return raw.execute("SELECT * FROM sources ORDER BY name").fetchall()
+        return raw.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608
 
 
 def _both(
@@ -182,3 +183,74 @@ def test_a_naive_time_is_refused_as_by_sqlalchemy(store: Store) -> None:
         statement.run(conn, {"p_name": "a", "p_now": datetime(2026, 1, 1), "p_next": TIMES[0],
                              "p_moved_to": None, "p_etag": None,
                              "p_last_modified": None})  # fmt: skip
+
+
+def _new_item(n: int, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "i_source": f"s{n % 2}",
+        "i_key_hash": f"{n:032x}",
+        "i_url_hash": None if n % 3 else f"{n:031x}u",
+        "i_item_key": f"https://x.org/{n}",
+        "i_url": f"https://x.org/{n}",
+        "i_canonical_url": None if n % 3 else f"https://x.org/{n}",
+        "i_title": f"Título {n}",
+        "i_summary": "Havana consulate resumes visas" * (n % 4),
+        "i_content": "",
+        "i_language": None if n % 2 else "es",
+        "i_published_at": None if n % 5 == 0 else TIMES[n % 3],
+        "i_first_seen_at": TIMES[(n + 1) % 3],
+        "i_alertable": n % 2 == 0,
+        "i_duplicate_of": None if n % 4 else n - 1,
+        "i_feed_hash": f"{n:032x}",
+        "i_raw_hash": f"{n + 1:032x}",
+        "i_fingerprint": None if n % 2 else f"{n + 2:032x}",
+        "i_story_id": None if n % 3 else n,
+        "i_revision": 0,
+        "i_sketch": None if n % 2 else bytes(range(n % 7, n % 7 + 8)),
+    }
+    row.update(changes)
+    return row
+
+
+def test_new_items_in_one_executemany_store_what_sqlalchemy_stores(
+    pair: tuple[Store, Store],
+) -> None:
+    """Every column type of an item (times, a flag, bytes, NULLs); a key stored twice in
+    one batch is ignored, as by SQLAlchemy's executemany of the same statement."""
+    rows = [_new_item(n) for n in range(12)]
+    rows.append(_new_item(3, i_title="the same key again"))  # (s1, key 3): ignored
+    by_execute, by_driver = pair
+    statement = _item_insert("sqlite", returning=False)
+    with by_execute.engine.begin() as conn:
+        conn.execute(statement, rows)
+    with by_driver.engine.begin() as conn:
+        DriverStatement(statement, by_driver.engine.dialect).run_many(conn, rows)
+    stored = _stored(by_driver, "items")
+    assert len(stored) == 12
+    assert stored == _stored(by_execute, "items")
+    with by_driver.engine.connect() as conn:
+        again = conn.execute(items.select().where(items.c.key_hash == f"{3:032x}")).one()
+    assert again.title == "Título 3" and again.published_at == TIMES[0]
+    assert again.first_seen_at == TIMES[1] and again.alertable is False
+
+
+def test_a_new_item_returns_its_id_and_a_stored_key_returns_none(store: Store) -> None:
+    one = DriverStatement(_item_insert("sqlite", returning=True), store.engine.dialect)
+    with store.engine.begin() as conn:
+        first = one.run(conn, _new_item(0))
+        second = one.run(conn, _new_item(1))
+        ignored = one.run(conn, _new_item(0, i_title="again"))
+    assert first == [(1,)] and second == [(2,)] and ignored == []
+
+
+def test_run_many_refuses_a_statement_with_returning(store: Store) -> None:
+    one = DriverStatement(_item_insert("sqlite", returning=True), store.engine.dialect)
+    with store.engine.begin() as conn, pytest.raises(RuntimeError, match="RETURNING"):
+        one.run_many(conn, [_new_item(0)])
+
+
+def test_a_driver_error_in_run_many_is_a_storage_error(store: Store) -> None:
+    """A NOT NULL column left NULL: the driver's error names the column."""
+    many = DriverStatement(_item_insert("sqlite", returning=False), store.engine.dialect)
+    with store.engine.begin() as conn, pytest.raises(StorageError, match=r"items\.title"):
+        many.run_many(conn, [_new_item(0), _new_item(1, i_title=None)])

@@ -332,6 +332,23 @@ def test_stored_identities_do_not_change_between_releases() -> None:
     assert sum(text_sketch.hashes) == 37607447695
 
 
+def test_ascii_words_are_the_words_the_pattern_finds() -> None:
+    """The ASCII fast path (a translate and a split) finds what ``[A-Za-z0-9]+`` finds:
+    every ASCII character, punctuation, underscores and control characters included."""
+    import random
+    import re
+
+    from monitor.stories import words
+
+    pattern = re.compile(r"[A-Za-z0-9]+")
+    alphabet = [chr(c) for c in range(128)]
+    rng = random.Random(7)
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 80))) for _ in range(500)]
+    texts += ["", " ", "snake_case_word", "a\x1fb\x1ec\x0bd", "U.S.-Cuba talks, 2026"]
+    for text in texts:
+        assert words(text) == pattern.findall(text.lower()), repr(text)
+
+
 def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
     """Candidate search reads at most COMMON_KEY + 1 holders of a stock-phrase key.
 
