@@ -84,7 +84,7 @@ def identify(title: str, text: str) -> tuple[str | None, Sketch | None]:
     if len(head) >= LEAD_WORDS:
         lead = head
     else:
-        spaced = text.split()[: LEAD_WORDS + 51]
+        spaced = text.split(maxsplit=LEAD_WORDS + 51)[: LEAD_WORDS + 51]  # no split past them
         whole = len(text) <= 2000 and len(spaced) <= LEAD_WORDS + 50  # head has it all
         lead = head if whole else words(" ".join(spaced[: LEAD_WORDS + 50]))
     return fingerprint, _sketch(title_words, lead)
@@ -114,7 +114,8 @@ def _word_hash(word: str) -> int:
 
 def sketch(title: str, text: str) -> Sketch | None:
     """Bottom-k MinHash of the title and lead, or None for texts too short to cluster."""
-    return _sketch(words(title), words(" ".join(text.split()[: LEAD_WORDS + 50])))
+    lead = text.split(maxsplit=LEAD_WORDS + 50)[: LEAD_WORDS + 50]
+    return _sketch(words(title), words(" ".join(lead)))
 
 
 def _sketch(title_words: list[str], text_words: list[str]) -> Sketch | None:

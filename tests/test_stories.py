@@ -349,6 +349,23 @@ def test_ascii_words_are_the_words_the_pattern_finds() -> None:
         assert words(text) == pattern.findall(text.lower()), repr(text)
 
 
+def test_the_lead_is_the_same_when_the_split_stops_early() -> None:
+    """``identify`` and ``sketch`` split only as far as the lead: the same sketch as
+    from the first words of the whole text split, at and around the lead's length."""
+    import random
+
+    from monitor.stories import LEAD_WORDS, _sketch, words
+
+    rng = random.Random(3)
+    vocabulary = [f"word{n:04d}" for n in range(400)]  # 8 letters: < 300 words in 2,000
+    for count in (LEAD_WORDS - 1, LEAD_WORDS + 49, LEAD_WORDS + 50, LEAD_WORDS + 51, 900):
+        spaces = [rng.choice([" ", "  ", "\n", "\t "]) for _ in range(count)]
+        text = "".join(w + s for w, s in zip(rng.choices(vocabulary, k=count), spaces, strict=True))
+        expected = _sketch(["cuba", "visas"], words(" ".join(text.split()[: LEAD_WORDS + 50])))
+        assert identify("Cuba visas", text)[1] == expected, count
+        assert sketch("Cuba visas", text) == expected, count
+
+
 def test_a_key_every_item_holds_is_not_read_in_full(tmp_path: Path) -> None:
     """Candidate search reads at most COMMON_KEY + 1 holders of a stock-phrase key.
 
