@@ -20,7 +20,8 @@ A driver error is raised as ``StorageError``, the error every store method raise
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -49,8 +50,6 @@ class DriverStatement:
         self._into: dict[str, Processor] = {
             n: binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names
         }
-        # for run_many: each parameter in the driver's order (a name used twice: twice)
-        self._steps = [(n, self._into[n]) for n in names]
         # RETURNING columns: their names and how each value is read back
         returned = statement.returning_column_descriptions
         self.columns: tuple[str, ...] = tuple(c["name"] for c in returned)
@@ -60,20 +59,9 @@ class DriverStatement:
 
     def run(self, conn: Connection, parameters: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute in ``conn``'s transaction; the returned rows (empty without RETURNING)."""
-        self._check(conn)
-        values = {**self._fixed, **parameters}
-        bound = {n: (p(values[n]) if p is not None else values[n]) for n, p in self._into.items()}
-        arguments: Sequence[Any] | Mapping[str, Any] = (
-            [bound[n] for n in self._order] if self._order is not None else bound
-        )
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(self._sql, arguments)
+        with self._cursor(conn) as cursor:
+            cursor.execute(self._sql, self._arguments(parameters))
             rows = cursor.fetchall() if self.columns else []
-        except self._dialect.loaded_dbapi.Error as exc:
-            raise StorageError(f"database error: {exc}") from exc
-        finally:
-            cursor.close()
         out = self._out
         return [
             tuple(p(v) if p is not None else v for p, v in zip(out, row, strict=True))
@@ -84,24 +72,26 @@ class DriverStatement:
         """Execute once per row, in one ``executemany`` (no RETURNING), in ``conn``'s
         transaction: the driver's parameter rows are built here, without SQLAlchemy's
         per-row dictionaries and compiled-parameter steps."""
-        self._check(conn)
         if self.columns:
             raise RuntimeError("run_many of a statement with RETURNING")  # a bug
-        fixed, steps, names = self._fixed, self._steps, tuple(self._into)
-        arguments: list[Any] = []
-        for parameters in rows:
-            values = {**fixed, **parameters} if fixed else parameters
-            bound = [(p(values[n]) if p is not None else values[n]) for n, p in steps]
-            positional = self._order is not None
-            arguments.append(bound if positional else dict(zip(names, bound, strict=True)))
+        with self._cursor(conn) as cursor:
+            cursor.executemany(self._sql, [self._arguments(row) for row in rows])
+
+    def _arguments(self, parameters: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        """One execution's parameters as the driver takes them, each type-processed."""
+        values = {**self._fixed, **parameters} if self._fixed else parameters
+        bound = {n: (p(values[n]) if p is not None else values[n]) for n, p in self._into.items()}
+        return [bound[n] for n in self._order] if self._order is not None else bound
+
+    @contextlib.contextmanager
+    def _cursor(self, conn: Connection) -> Iterator[Any]:
+        """The driver's cursor in ``conn``'s transaction; a driver error as StorageError."""
+        if conn.dialect is not self._dialect:
+            raise RuntimeError("DriverStatement used with another dialect")  # a bug
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(self._sql, arguments)
+            yield cursor
         except self._dialect.loaded_dbapi.Error as exc:
             raise StorageError(f"database error: {exc}") from exc
         finally:
             cursor.close()
-
-    def _check(self, conn: Connection) -> None:
-        if conn.dialect is not self._dialect:
-            raise RuntimeError("DriverStatement used with another dialect")  # a bug
